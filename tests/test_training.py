@@ -1,0 +1,180 @@
+"""Seeding, atomic checkpoints, exact resume, NaN stop, interrupts."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from utils.data import IndexBatches
+from utils.training import (
+    CheckpointMismatchError,
+    NonFiniteLossError,
+    Trainer,
+    load_checkpoint,
+    save_checkpoint,
+    seed_everything,
+)
+
+DATA = torch.randn(96, 5)
+TARGET = DATA @ torch.randn(5, 1) + 0.1
+
+
+def make_trainer(path=None, seed=0, config=None):
+    seed_everything(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Dropout(0.2), torch.nn.Linear(8, 1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    trainer = Trainer({"model": model}, {"opt": optimizer}, config or {"lr": 1e-2}, path=path)
+    batches = IndexBatches(len(DATA), 16, seed=3)
+
+    def step(i):
+        idx = batches(i)
+        noise = 0.01 * torch.randn(len(idx), 1)  # exercises the torch RNG state
+        loss = torch.nn.functional.mse_loss(model(DATA[idx]), TARGET[idx] + noise)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.detach()}
+
+    return trainer, model, step
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight, model_a, step_a = make_trainer()
+    straight.run(step_a, 20, progress=False)
+
+    path = tmp_path / "run.pt"
+    first, _, step_b = make_trainer(path)
+    first.run(step_b, 9, progress=False)
+    torch.randn(100)  # whatever happens between sessions must not matter
+
+    resumed, model_c, step_c = make_trainer(path, seed=123)
+    assert resumed.resume()
+    assert resumed.step == 9
+    resumed.run(step_c, 20, progress=False)
+
+    for a, c in zip(model_a.parameters(), model_c.parameters(), strict=True):
+        assert torch.equal(a, c)
+    assert resumed.history == straight.history
+
+
+def test_finished_checkpoint_makes_run_a_no_op(tmp_path):
+    path = tmp_path / "run.pt"
+    trainer, _, step = make_trainer(path)
+    trainer.run(step, 5, progress=False)
+    again, model, step_again = make_trainer(path, seed=7)
+    assert again.resume()
+    before = [p.clone() for p in model.parameters()]
+    calls = []
+    again.run(lambda i: calls.append(i) or step_again(i), 5, progress=False)
+    assert calls == []
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path):
+    path = tmp_path / "run.pt"
+    trainer, _, step = make_trainer(path)
+    trainer.run(step, 3, progress=False)
+    state = torch.load(path, weights_only=True)
+    assert state["step"] == 3 and set(state) >= {"modules", "optimizers", "rng", "config", "history"}
+
+
+def test_config_mismatch_is_refused_with_the_changed_key(tmp_path):
+    path = tmp_path / "run.pt"
+    trainer, _, step = make_trainer(path)
+    trainer.run(step, 2, progress=False)
+    other, _, _ = make_trainer(path, config={"lr": 1e-3})
+    with pytest.raises(CheckpointMismatchError, match="lr"):
+        other.resume()
+
+
+def test_nan_loss_stops_and_names_the_step(tmp_path):
+    path = tmp_path / "run.pt"
+    trainer, _, step = make_trainer(path)
+
+    def poisoned(i):
+        losses = step(i)
+        return {"loss": torch.tensor(float("nan"))} if i == 6 else losses
+
+    with pytest.raises(NonFiniteLossError, match="step 7: loss = nan"):
+        trainer.run(poisoned, 20, checkpoint_every=5, progress=False)
+    assert load_checkpoint(path)["step"] == 5  # the last good checkpoint survives
+
+
+def test_interrupted_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "run.pt"
+    save_checkpoint(path, {"step": 1})
+
+    def dies_half_way(obj, f, *args, **kwargs):
+        with open(f, "wb") as handle:
+            handle.write(b"half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"step": 2})
+    monkeypatch.undo()
+    assert load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]  # no temp file left behind
+
+
+def test_killed_process_mid_write_keeps_previous_checkpoint(tmp_path):
+    """A real SIGKILL while torch.save is writing a large checkpoint."""
+    path = tmp_path / "run.pt"
+    save_checkpoint(path, {"step": 1, "weights": torch.zeros(3)})
+    script = textwrap.dedent(
+        f"""
+        import os, signal, torch
+        from utils.training import save_checkpoint
+        real_save = torch.save
+        def save_then_die(obj, f, *a, **k):
+            real_save(obj, f, *a, **k)
+            os.kill(os.getpid(), signal.SIGKILL)   # the temp file is written, os.replace never runs
+        torch.save = save_then_die
+        save_checkpoint({str(path)!r}, {{"step": 2, "weights": torch.ones(1_000_000)}})
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert result.returncode == -signal.SIGKILL
+    assert load_checkpoint(path)["step"] == 1
+
+
+def test_ctrl_c_saves_a_whole_step_that_resumes_exactly(tmp_path):
+    straight, model_a, step_a = make_trainer()
+    straight.run(step_a, 12, progress=False)
+
+    path = tmp_path / "run.pt"
+    trainer, _, step = make_trainer(path)
+
+    def interrupted_mid_step(i):
+        if i == 4:
+            os.kill(os.getpid(), signal.SIGINT)  # arrives inside the step
+        return step(i)
+
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(interrupted_mid_step, 12, progress=False)
+    assert load_checkpoint(path)["step"] == 5
+
+    resumed, model_c, step_c = make_trainer(path, seed=99)
+    resumed.resume()
+    resumed.run(step_c, 12, progress=False)
+    assert all(torch.equal(a, c) for a, c in zip(model_a.parameters(), model_c.parameters(), strict=True))
+
+
+def test_damaged_checkpoint_gives_a_clear_error(tmp_path):
+    path = tmp_path / "run.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable course checkpoint"):
+        load_checkpoint(path)
+
+
+def test_index_batches_depend_only_on_step():
+    a, b = IndexBatches(100, 32, seed=5), IndexBatches(100, 32, seed=5)
+    assert a.steps_per_epoch == 3
+    assert torch.equal(a(7), b(7))
+    epoch = torch.cat(list(a.epoch(1)))
+    assert len(epoch) == 96 and len(set(epoch.tolist())) == 96
+    assert not torch.equal(a(0), a(3))  # a new permutation each epoch

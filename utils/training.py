@@ -1,0 +1,320 @@
+"""Training plumbing every model family shares.
+
+:class:`Trainer` owns the modules, optimisers, step counter and metric history
+of one run.  It runs a step function under a ``tqdm.auto`` progress bar with the
+live loss, writes checkpoints atomically (temp file, then ``os.replace``),
+resumes exactly (weights, optimiser moments, step, every RNG, history), saves
+on Ctrl-C, and stops at the first NaN or Inf loss with a message naming the
+step.  A checkpoint that already reached ``total_steps`` makes ``run`` a no-op,
+which is what notebooks need for load-or-train.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+CHECKPOINT_FORMAT = 1
+History = dict[str, list[tuple[int, float]]]
+StepFn = Callable[[int], Mapping[str, float | torch.Tensor]]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A logged loss became NaN or Inf."""
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint was written by a run with a different configuration."""
+
+
+# --------------------------------------------------------------------------- seeds and devices
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device(preferred: str | torch.device | None = None) -> torch.device:
+    """``preferred`` if given, else CUDA, then Apple's MPS, then the CPU."""
+    if preferred is not None:
+        return torch.device(preferred)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
+    """Mixed precision on CUDA (bfloat16 where supported, else float16); a no-op elsewhere."""
+    if not enabled or device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def capture_rng_state() -> dict[str, Any]:
+    numpy_state = np.random.get_state(legacy=False)
+    state = {
+        "python": random.getstate(),
+        "numpy": {
+            "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+            "pos": int(numpy_state["state"]["pos"]),
+            "has_gauss": int(numpy_state["has_gauss"]),
+            "gauss": float(numpy_state["gauss"]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: Mapping[str, Any]) -> None:
+    random.setstate(_as_tuples(state["python"]))
+    numpy = state["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": "MT19937",
+            "state": {"key": numpy["key"].numpy().astype(np.uint32), "pos": numpy["pos"]},
+            "has_gauss": numpy["has_gauss"],
+            "gauss": numpy["gauss"],
+        }
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuples(value: Any) -> Any:
+    """``random.setstate`` wants the nested tuples back (a checkpoint may hold lists)."""
+    if isinstance(value, list | tuple):
+        return tuple(_as_tuples(v) for v in value)
+    return value
+
+
+# --------------------------------------------------------------------------- checkpoint files
+
+
+def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> Path:
+    """Write ``state`` to ``path`` atomically: an interrupted write leaves the old file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(dict(state), tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # a foreign or damaged file: say which file, not a pickle trace
+        raise ValueError(f"{path} is not a readable course checkpoint ({type(error).__name__}: {error})") from None
+
+
+# --------------------------------------------------------------------------- interrupts
+
+
+class _DeferredInterrupt:
+    """Hold Ctrl-C until the current step ends, so the saved checkpoint is a whole step.
+
+    A second Ctrl-C interrupts at once.  Outside the main thread (where signal
+    handlers cannot be set) interrupts arrive as usual.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> _DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+# --------------------------------------------------------------------------- the trainer
+
+
+class Trainer:
+    """One training run: modules, optimisers, step, history and the checkpoint that holds them.
+
+    ``modules`` and ``optimizers`` are dicts so a GAN (``G``, ``D``) and a VAE
+    (``model``) use the same code; ``extras`` takes anything else with
+    ``state_dict``/``load_state_dict`` (an AMP ``GradScaler``, an LR scheduler).
+    """
+
+    def __init__(
+        self,
+        modules: Mapping[str, torch.nn.Module],
+        optimizers: Mapping[str, torch.optim.Optimizer],
+        config: Mapping[str, Any],
+        path: str | Path | None = None,
+        extras: Mapping[str, Any] | None = None,
+    ):
+        self.modules = dict(modules)
+        self.optimizers = dict(optimizers)
+        self.extras = dict(extras or {})
+        self.config = dict(config)
+        self.path = Path(path) if path is not None else None
+        self.step = 0
+        self.history: History = {}
+        self.wall_seconds = 0.0
+
+    # ----- state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "modules": {name: m.state_dict() for name, m in self.modules.items()},
+            "optimizers": {name: o.state_dict() for name, o in self.optimizers.items()},
+            "extras": {name: e.state_dict() for name, e in self.extras.items()},
+            "step": self.step,
+            "rng": capture_rng_state(),
+            "config": self.config,
+            "history": {name: [list(point) for point in points] for name, points in self.history.items()},
+            "wall_seconds": self.wall_seconds,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any], restore_rng: bool = True) -> None:
+        self._check_config(state.get("config", {}))
+        for group, parts in (("modules", self.modules), ("optimizers", self.optimizers), ("extras", self.extras)):
+            saved = state.get(group, {})
+            missing = sorted(set(parts) - set(saved))
+            if missing:
+                raise CheckpointMismatchError(f"checkpoint has no {group} named {', '.join(missing)}")
+            for name, part in parts.items():
+                part.load_state_dict(saved[name])
+        self.step = int(state["step"])
+        self.history = {name: [(int(s), float(v)) for s, v in points] for name, points in state["history"].items()}
+        self.wall_seconds = float(state.get("wall_seconds", 0.0))
+        if restore_rng:
+            restore_rng_state(state["rng"])
+
+    def _check_config(self, saved: Mapping[str, Any]) -> None:
+        changed = sorted(k for k in set(saved) | set(self.config) if saved.get(k) != self.config.get(k))
+        if changed:
+            details = ", ".join(f"{k}: {saved.get(k)!r} -> {self.config.get(k)!r}" for k in changed)
+            where = f" {self.path}" if self.path else ""
+            raise CheckpointMismatchError(
+                f"checkpoint{where} was written with a different configuration ({details}); "
+                "delete it or retrain (RETRAIN = True in a notebook)"
+            )
+
+    def save(self, path: str | Path | None = None) -> Path | None:
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            return None
+        return save_checkpoint(target, self.state_dict())
+
+    def resume(self, path: str | Path | None = None) -> bool:
+        """Load the checkpoint at ``path`` (default: the run's own) if there is one."""
+        source = Path(path) if path is not None else self.path
+        if source is None or not source.exists():
+            return False
+        device = next((p.device for m in self.modules.values() for p in m.parameters()), torch.device("cpu"))
+        self.load_state_dict(load_checkpoint(source, map_location=device))
+        return True
+
+    # ----- metrics
+    def record(self, name: str, value: float | torch.Tensor, step: int | None = None) -> float:
+        """Append ``value`` to the history of ``name``; NaN or Inf stops the run."""
+        value = float(value)
+        step = self.step if step is None else step
+        if not math.isfinite(value):
+            raise NonFiniteLossError(
+                f"training stopped at step {step}: {name} = {value}. The last good checkpoint is kept"
+                f"{' at ' + str(self.path) if self.path else ''}; try a lower learning rate or check the data."
+            )
+        self.history.setdefault(name, []).append((step, value))
+        return value
+
+    def last(self, name: str) -> float:
+        return self.history[name][-1][1]
+
+    # ----- the loop
+    def _one_step(self, step_fn: StepFn, total_steps: int, log_every: int, bar) -> None:
+        losses = step_fn(self.step)
+        self.step += 1
+        if self.step % log_every == 0 or self.step == total_steps:
+            values = {name: self.record(name, value) for name, value in losses.items()}
+            bar.set_postfix({name: f"{v:.4g}" for name, v in values.items()}, refresh=False)
+        bar.update(1)
+
+    def run(
+        self,
+        step_fn: StepFn,
+        total_steps: int,
+        desc: str = "training",
+        log_every: int = 1,
+        checkpoint_every: int | None = None,
+        hooks: Mapping[int, Callable[[Trainer], None]] | None = None,
+        progress: bool = True,
+    ) -> History:
+        """Call ``step_fn(step)`` until ``total_steps``; returns the history.
+
+        ``step_fn`` returns a dict of losses (floats or 0-d tensors); they are
+        logged every ``log_every`` steps (fewer GPU synchronisations).  ``hooks``
+        maps an interval to a function called with the trainer after every that
+        many steps (evaluation, FID, sample grids).
+        """
+        if self.step >= total_steps:
+            return self.history
+        for module in self.modules.values():
+            module.train()
+        bar = tqdm(total=total_steps, initial=self.step, desc=desc, disable=not progress, leave=True)
+        started = time.perf_counter()
+        try:
+            with _DeferredInterrupt() as interrupt:
+                while self.step < total_steps:
+                    self._one_step(step_fn, total_steps, log_every, bar)
+                    for every, hook in (hooks or {}).items():
+                        if self.step % every == 0:
+                            hook(self)
+                    if interrupt.requested:
+                        raise KeyboardInterrupt
+                    if checkpoint_every and self.step % checkpoint_every == 0:
+                        self.wall_seconds += time.perf_counter() - started
+                        started = time.perf_counter()
+                        self.save()
+        except KeyboardInterrupt:
+            self.wall_seconds += time.perf_counter() - started
+            where = self.save()
+            print(f"Interrupted at step {self.step}" + (f"; checkpoint saved to {where}" if where else ""))
+            raise
+        finally:
+            bar.close()
+        self.wall_seconds += time.perf_counter() - started
+        self.save()
+        return self.history
