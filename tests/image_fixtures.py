@@ -1,0 +1,166 @@
+"""Small on-disk fixtures in the real formats: a CUB-like folder with bad files, OASIS, Food-101, COCO."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+CUB_GOOD = {  # class folder -> readable files (one grayscale, one CMYK, one palette PNG among them)
+    "001.Black_footed_Albatross": ["Black_Footed_Albatross_0001.jpg", "Black_Footed_Albatross_0002.jpg"],
+    "002.Laysan_Albatross": [
+        "Laysan_Albatross_0001.jpg",
+        "Laysan_Albatross_gray.jpg",
+        "Laysan_Albatross_cmyk.jpg",
+    ],
+    "003.Sooty_Albatross": ["Sooty_Albatross_0001.jpg", "Sooty_Albatross_palette.png"],
+}
+CUB_BAD = {
+    "003.Sooty_Albatross/Sooty_Albatross_truncated.jpg",
+    "003.Sooty_Albatross/Sooty_Albatross_fake.jpg",
+}
+CUB_TEST = {
+    "001.Black_footed_Albatross/Black_Footed_Albatross_0002",
+    "002.Laysan_Albatross/Laysan_Albatross_0001",
+}
+
+
+def random_rgb(height: int = 30, width: int = 40, seed: int = 0) -> np.ndarray:
+    """A smooth colour gradient plus noise: compresses like a photo, differs by seed."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 / width, y * 255 / height, np.full_like(x, rng.integers(0, 256))], axis=-1)
+    noisy = base + rng.normal(0, 10, size=base.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def save_rgb(path: Path, height: int = 30, width: int = 40, seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(random_rgb(height, width, seed)).save(path)
+    return path
+
+
+def save_truncated_jpeg(path: Path, seed: int = 0) -> Path:
+    save_rgb(path, 60, 80, seed)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def save_fake_image(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("<html>Google Drive quota exceeded</html>\n")
+    return path
+
+
+def save_palette_png(path: Path) -> Path:
+    """A palette PNG whose colour 0 is transparent (its pixels must come out white)."""
+    image = Image.new("P", (24, 24), 0)
+    image.putpalette([0, 0, 0, 200, 30, 30] + [0] * 762)
+    image.paste(1, (0, 0, 12, 24))
+    image.info["transparency"] = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, transparency=0)
+    return path
+
+
+def make_cub_images(images_dir: Path) -> Path:
+    """``images/<class>/*``: good RGB, grayscale, CMYK and palette files, a truncated JPEG and a fake one."""
+    seed = 0
+    for folder, names in CUB_GOOD.items():
+        for name in names:
+            path = images_dir / folder / name
+            seed += 1
+            if "gray" in name:
+                save_rgb(path, seed=seed)
+                Image.open(path).convert("L").save(path)
+            elif "cmyk" in name:
+                save_rgb(path, seed=seed)
+                Image.open(path).convert("CMYK").save(path)
+            elif "palette" in name:
+                save_palette_png(path)
+            else:
+                save_rgb(path, 30 + seed, 40, seed=seed)
+    save_truncated_jpeg(images_dir / "003.Sooty_Albatross" / "Sooty_Albatross_truncated.jpg")
+    save_fake_image(images_dir / "003.Sooty_Albatross" / "Sooty_Albatross_fake.jpg")
+    return images_dir
+
+
+def make_cub_tree(root: Path) -> Path:
+    """``root/CUB_200_2011/`` with ``images/``, ``images.txt`` and ``train_test_split.txt``."""
+    cub = root / "CUB_200_2011"
+    make_cub_images(cub / "images")
+    names = sorted(f"{folder}/{name}" for folder, files in CUB_GOOD.items() for name in files) + sorted(
+        CUB_BAD
+    )
+    (cub / "images.txt").write_text("".join(f"{i} {n}\n" for i, n in enumerate(names, 1)))
+    flags = ["0" if str(Path(n).with_suffix("")) in CUB_TEST else "1" for n in names]
+    (cub / "train_test_split.txt").write_text("".join(f"{i} {f}\n" for i, f in enumerate(flags, 1)))
+    return cub
+
+
+OASIS_SLICES = {"train": 3, "test": 2, "validate": 1}
+OASIS_EXPECTED = {"train": 4, "test": 2, "validate": 1}  # train also has one 128 px RGB slice
+
+
+def make_oasis_tree(base: Path) -> Path:
+    """Kaggle's layout: ``keras_png_slices_data/keras_png_slices_{split,seg_split}/case_*.nii.png``."""
+    data = base / "keras_png_slices_data"
+    rng = np.random.default_rng(0)
+    for split, count in OASIS_SLICES.items():
+        for i in range(count):
+            slice_ = rng.integers(0, 256, size=(256, 256), dtype=np.uint8)
+            _save_png(data / f"keras_png_slices_{split}" / f"case_{i:03d}_slice_0.nii.png", slice_)
+            _save_png(
+                data / f"keras_png_slices_seg_{split}" / f"seg_{i:03d}_slice_0.nii.png", slice_ // 85 * 85
+            )
+        _save_png(
+            data / f"keras_png_slices_seg_{split}" / "seg_extra.nii.png", np.zeros((256, 256), np.uint8)
+        )
+    # a slice of another size and mode: resized to 256 x 256 and made gray
+    Image.fromarray(random_rgb(128, 128)).save(data / "keras_png_slices_train" / "case_099_slice_0.nii.png")
+    return base
+
+
+def _save_png(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+FOOD_CLASSES = ("apple_pie", "baby_back_ribs", "waffles")
+
+
+def make_food101_tree(root: Path) -> Path:
+    """``root/food-101/`` as torchvision's ``Food101`` reads it: meta/<split>.json, classes.txt, images/."""
+    base = root / "food-101"
+    listing: dict[str, dict[str, list[str]]] = {"train": {}, "test": {}}
+    seed = 100
+    for name in FOOD_CLASSES:
+        for split, count in (("train", 3), ("test", 1)):
+            stems = []
+            for _ in range(count):
+                seed += 1
+                stem = f"{name}/{seed}"
+                save_rgb(base / "images" / f"{stem}.jpg", 90, 120, seed)
+                stems.append(stem)
+            listing[split][name] = stems
+    gray = base / "images" / listing["train"]["waffles"][0]
+    Image.open(f"{gray}.jpg").convert("L").save(f"{gray}.jpg")
+    (base / "meta").mkdir(parents=True)
+    for split, classes in listing.items():
+        (base / "meta" / f"{split}.json").write_text(json.dumps(classes))
+    (base / "meta" / "classes.txt").write_text("\n".join(FOOD_CLASSES) + "\n")
+    return base
+
+
+def make_coco_tree(base: Path, train: str = "train2017", validation: str = "val2017") -> Path:
+    for i in range(3):
+        save_rgb(base / train / f"{i:012d}.jpg", 48, 64, seed=200 + i)
+    for i in range(2):
+        save_rgb(base / validation / f"{10 + i:012d}.jpg", 64, 48, seed=300 + i)
+    Image.open(base / validation / "000000000010.jpg").convert("L").save(
+        base / validation / "000000000010.jpg"
+    )
+    return base
