@@ -46,7 +46,14 @@ class UnknownDatasetError(DatasetError, KeyError):
 
 
 class DatasetUnavailableError(DatasetError, RuntimeError):
-    """A registered data set that cannot be downloaded or found on disk."""
+    """A registered data set that cannot be downloaded or found on disk.
+
+    ``name``, ``reason`` and ``by_hand`` are also kept apart, for tables.
+    """
+
+    def __init__(self, message: str, name: str = "", reason: str = "", by_hand: str = ""):
+        super().__init__(message)
+        self.name, self.reason, self.by_hand = name, reason, by_hand
 
 
 @dataclass(frozen=True)
@@ -205,7 +212,10 @@ def unavailable(name: str, reason: str) -> DatasetUnavailableError:
     info = dataset_info(name)
     return DatasetUnavailableError(
         f"Data set {name!r} is not available: {reason}. By hand: {info.by_hand} "
-        f"Offline, use the embedded set instead: dataset='{EMBEDDED}'."
+        f"Offline, use the embedded set instead: dataset='{EMBEDDED}'.",
+        name=name,
+        reason=reason,
+        by_hand=info.by_hand,
     )
 
 
@@ -311,7 +321,8 @@ def _torchvision_builder(name: str, class_name: str):
             try:
                 ds = cls(str(folder), train=split == "train", download=download)
             except (urllib.error.URLError, OSError, RuntimeError) as error:
-                raise unavailable(name, f"torchvision could not download it ({_first_line(error)})") from None
+                verb = "download" if download else "find"
+                raise unavailable(name, f"torchvision could not {verb} it ({_first_line(error)})") from None
             images = torch.as_tensor(np.asarray(ds.data))
             images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)
             labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
