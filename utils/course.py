@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from nbconvert.preprocessors import ExecutePreprocessor
 
 from utils.cli import CourseArgumentParser
 from utils.config import REPO_ROOT, outputs_dir, resolve_profile
+from utils.report import ENV_VAR
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
@@ -35,24 +37,36 @@ def execute_notebook(source: Path, out_dir: Path, timeout: int | None = None) ->
     """Execute ``source`` in a fresh kernel; write the executed notebook and its HTML to ``out_dir``."""
     notebook = nbformat.read(source, as_version=4)
     runner = ExecutePreprocessor(timeout=timeout, kernel_name="python3")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    numbers_file = out_dir / f"{source.stem}.numbers.json"
+    numbers_file.unlink(missing_ok=True)
+    os.environ[ENV_VAR] = str(numbers_file.resolve())  # the kernel inherits it; utils.report.key_numbers writes there
     started = time.perf_counter()
     error = None
     try:
         runner.preprocess(notebook, {"metadata": {"path": str(source.parent)}})
     except CellExecutionError as failure:
         error = str(failure).strip().splitlines()[-1] if str(failure).strip() else "a cell failed"
+    finally:
+        os.environ.pop(ENV_VAR, None)
     seconds = time.perf_counter() - started
-    out_dir.mkdir(parents=True, exist_ok=True)
+    numbers = json.loads(numbers_file.read_text()) if numbers_file.exists() else {}
     nbformat.write(notebook, out_dir / source.name)
     body, _ = HTMLExporter().from_notebook_node(notebook)
     (out_dir / f"{source.stem}.html").write_text(body, encoding="utf-8")
-    return {"notebook": source.name, "seconds": round(seconds, 1), "ok": error is None, "error": error}
+    return {"notebook": source.name, "seconds": round(seconds, 1), "ok": error is None, "error": error,
+            "numbers": numbers}
+
+
+def _numbers_cell(numbers: dict) -> str:
+    return "<br>".join(f"{html.escape(str(k))}: <b>{html.escape(str(v))}</b>" for k, v in numbers.items())
 
 
 def write_index(results: list[dict], out_dir: Path, profile: str) -> Path:
     rows = "\n".join(
         f"<tr><td><a href='{html.escape(Path(r['notebook']).stem)}.html'>{html.escape(r['notebook'])}</a></td>"
-        f"<td>{r['seconds']:.0f} s</td><td>{'ok' if r['ok'] else 'FAILED: ' + html.escape(r['error'] or '')}</td></tr>"
+        f"<td>{r['seconds']:.0f} s</td><td>{'ok' if r['ok'] else 'FAILED: ' + html.escape(r['error'] or '')}</td>"
+        f"<td>{_numbers_cell(r.get('numbers') or {})}</td></tr>"
         for r in results
     )
     page = (
@@ -60,7 +74,7 @@ def write_index(results: list[dict], out_dir: Path, profile: str) -> Path:
         "<style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em 1em;text-align:left}</style>"
         f"<h1>Executed notebooks</h1><p>Profile: <b>{html.escape(profile)}</b>; "
         f"written {time.strftime('%Y-%m-%d %H:%M')}.</p>"
-        f"<table><tr><th>notebook</th><th>run time</th><th>status</th></tr>{rows}</table>"
+        f"<table><tr><th>notebook</th><th>run time</th><th>status</th><th>key numbers</th></tr>{rows}</table>"
     )
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")

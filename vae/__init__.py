@@ -1,0 +1,1 @@
+"""Autoencoders, VAEs and beta-VAEs (chapters 02-04)."""

@@ -1,0 +1,55 @@
+"""MLP VAEs for 28 px digits: ``x -> hidden -> (mu, logvar)``, ``z -> hidden -> logits``.
+
+Chapters 03 (VAE), 04 (latent space, 400 hidden units) and 05 (500 hidden units, and the conditional
+VAE of ``cvae``, which only differs in concatenating the one-hot label) share this class.  The
+decoder returns logits (``sigmoid(logits)`` is the Bernoulli mean): the loss then
+uses ``binary_cross_entropy_with_logits``, the same number as sigmoid + BCE
+without its ``log(0)`` clamp.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class MLPVAE(nn.Module):
+    """``x -> hidden (ReLU) -> (mu, logvar)``; ``z -> hidden (ReLU) -> logits``."""
+
+    conditional = False
+
+    def __init__(self, latent: int = 2, hidden: int = 500, image_size: int = 784, num_classes: int = 10):
+        super().__init__()
+        self.latent, self.hidden, self.image_size, self.num_classes = latent, hidden, image_size, num_classes
+        extra = num_classes if self.conditional else 0
+        self.encoder = nn.Sequential(nn.Linear(image_size + extra, hidden), nn.ReLU())
+        self.to_mu = nn.Linear(hidden, latent)
+        self.to_logvar = nn.Linear(hidden, latent)
+        self.decoder = nn.Sequential(nn.Linear(latent + extra, hidden), nn.ReLU(), nn.Linear(hidden, image_size))
+
+    def with_label(self, inputs: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """The CVAE appends the one-hot label; the VAE ignores it."""
+        if not self.conditional:
+            return inputs
+        if labels is None:
+            raise ValueError("a conditional VAE needs labels")
+        return torch.cat([inputs, F.one_hot(labels, self.num_classes).to(inputs.dtype)], dim=1)
+
+    def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.encoder(self.with_label(x.flatten(1), labels))
+        return self.to_mu(hidden), self.to_logvar(hidden)
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of the Bernoulli pixel means, flat (``B x image_size``)."""
+        return self.decoder(self.with_label(z, labels))
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None):
+        noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + noise * torch.exp(0.5 * logvar)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, generator: torch.Generator | None = None):
+        """``(logits, mu, logvar)`` for a batch; ``z`` is one reparameterised sample."""
+        mu, logvar = self.encode(x, labels)
+        return self.decode(self.reparameterize(mu, logvar, generator), labels), mu, logvar

@@ -1,0 +1,1 @@
+"""VQ-VAE with learned priors over codebook indices (chapter 06)."""
