@@ -1,0 +1,52 @@
+"""The benchmark's parts: both data paths feed the same images, the table, one case end to end, bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from utils.bench import CASES, TorchvisionStyleDataset, flops_per_image, format_table, main, run_case
+from utils.cli import run_cli
+from utils.data import to_float
+
+
+def test_usual_path_gives_the_same_floats_as_the_in_memory_path():
+    images = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
+    labels = torch.arange(6)
+    for value_range in [(0.0, 1.0), (-1.0, 1.0)]:
+        dataset = TorchvisionStyleDataset(images, labels, value_range)
+        x, y = dataset[4]
+        assert y == 4
+        torch.testing.assert_close(x, to_float(images[4], value_range), atol=1e-6, rtol=0)
+    rgb = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)
+    x, _ = TorchvisionStyleDataset(rgb, torch.zeros(2), (-1.0, 1.0))[1]
+    torch.testing.assert_close(x, to_float(rgb[1], (-1.0, 1.0)), atol=1e-6, rtol=0)
+
+
+def test_flop_count_of_a_linear_layer_step():
+    layer = torch.nn.Linear(10, 5, bias=False)
+
+    def step(x, y):
+        layer(x).sum().backward()
+
+    # forward 2*10*5 per row; backward: grad wrt weight only (input needs no grad) 2*10*5
+    assert flops_per_image(step, torch.randn(4, 10), torch.zeros(4)) == pytest.approx(200)
+
+
+def test_one_case_end_to_end_reports_every_figure():
+    row = run_case("cvae", torch.device("cpu"), seconds=0.2, warmup=1, workers=0, variant={}, sample_count=50)
+    for key in ("in_memory_images_per_s", "dataloader_images_per_s", "sample_images_per_s", "peak_memory_mb",
+                "train_flops_per_image", "matmul_flops_per_s"):
+        assert row[key] > 0, key
+    assert row["ratio"] == pytest.approx(row["in_memory_images_per_s"] / row["dataloader_images_per_s"], rel=0.02)
+    assert 0 < row["utilisation"] < 5
+    table = format_table([row])
+    assert "cvae" in table and "ratio" in table
+
+
+def test_unknown_case_exits_2_with_the_known_ones(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(main, ["no_such_case"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "no_such_case" in err and all(name in err for name in CASES)

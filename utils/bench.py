@@ -1,0 +1,340 @@
+"""Benchmark: training images per second, in-memory tensors vs the usual DataLoader pipeline.
+
+``python -m utils.bench [CASE ...] [--device cpu|cuda] [--seconds S] [--json FILE]``
+
+For every model family at its ``quick`` configuration it trains the same model, with the
+same batch size and optimiser, twice:
+
+* **in memory** -- the course's path: the whole set is a uint8 tensor on the training device,
+  a batch is an index slice (:class:`utils.data.IndexBatches`) turned into floats there;
+* **usual** -- a torchvision-style ``Dataset`` that turns one PIL image at a time into a
+  tensor with ``ToTensor`` (as ``torchvision.datasets.MNIST`` does) behind a shuffling
+  ``DataLoader``, batches copied to the device.
+
+It prints the ratio, the sampling throughput, the peak memory and the FLOPs per trained
+image (``torch.utils.flop_counter``) against this machine's measured matmul FLOP/s.  Each
+case runs in its own process, so its peak memory is its own.  On CUDA ``--amp`` and
+``--channels-last`` add measured variants, and ``--compile`` a ``torch.compile`` one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from utils.cli import CourseArgumentParser, run_cli
+from utils.data import EMBEDDED, IndexBatches, load_dataset, to_float
+from utils.training import autocast, pick_device, single_cpu_thread
+
+StepFn = Callable[[torch.Tensor, torch.Tensor], None]
+SampleFn = Callable[[int], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One model family at its ``quick`` set-up; ``build(device, options)`` -> (train step, sampler)."""
+
+    name: str
+    description: str
+    batch_size: int
+    value_range: tuple[float, float]
+    build: Callable[[torch.device, dict], tuple[StepFn, SampleFn, torch.nn.Module]]
+    single_thread: bool = False  # the family trains on one CPU thread (see utils.training.single_cpu_thread)
+    conv: bool = False  # channels-last applies
+
+
+def _adam_step(model: torch.nn.Module, lr: float = 1e-3, betas=(0.9, 0.999)):
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
+
+    def apply(loss: torch.Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return apply
+
+
+def _mlp_vae_case(conditional: bool, hidden: int, latent: int):
+    def build(device: torch.device, options: dict):
+        from cvae.models import build_model
+        from vae.losses import elbo_loss
+
+        model = build_model("cvae" if conditional else "vae", latent=latent, hidden=hidden).to(device)
+        update = _adam_step(model)
+
+        def step(x: torch.Tensor, y: torch.Tensor) -> None:
+            with autocast(device, options.get("amp", False)):
+                logits, mu, logvar = model(x, y if conditional else None)
+            update(elbo_loss(logits.float(), x, mu.float(), logvar.float())["loss"])
+
+        @torch.no_grad()
+        def sample(n: int) -> torch.Tensor:
+            z = torch.randn(n, latent, device=device)
+            labels = torch.arange(n, device=device) % 10 if conditional else None
+            return torch.sigmoid(model.decode(z, labels))
+
+        return step, sample, model
+
+    return build
+
+
+CASES: dict[str, Case] = {
+    "mlp_vae": Case("mlp_vae", "MLP VAE 784-400-2 (chapter 04)", 128, (0.0, 1.0),
+                    _mlp_vae_case(False, 400, 2), single_thread=True),
+    "cvae": Case("cvae", "CVAE 794-500-2 (chapter 05)", 128, (0.0, 1.0),
+                 _mlp_vae_case(True, 500, 2), single_thread=True),
+}
+
+
+# --------------------------------------------------------------------------- the two data paths
+
+
+class TorchvisionStyleDataset(torch.utils.data.Dataset):
+    """What ``torchvision.datasets.MNIST`` / ``CIFAR10`` do: one PIL image per item, then the transform."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, value_range: tuple[float, float]):
+        from torchvision import transforms
+
+        self.images = images.permute(0, 2, 3, 1).numpy()  # N x H x W x C, as torchvision keeps them
+        self.labels = labels.tolist()
+        steps = [transforms.ToTensor()]
+        if value_range == (-1.0, 1.0):
+            steps.append(transforms.Normalize([0.5] * images.shape[1], [0.5] * images.shape[1]))
+        self.transform = transforms.Compose(steps)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int):
+        array = self.images[index]
+        picture = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+        return self.transform(picture), self.labels[index]
+
+
+def _timed(run_step: Callable[[int], int], seconds: float, warmup: int, device: torch.device) -> float:
+    """Images per second of ``run_step(i) -> images`` over at least ``seconds`` after ``warmup`` steps."""
+    for i in range(warmup):
+        run_step(i)
+    _sync(device)
+    images, started, i = 0, time.perf_counter(), warmup
+    while True:
+        images += run_step(i)
+        i += 1
+        if i % 5 == 0:
+            _sync(device)
+            elapsed = time.perf_counter() - started
+            if elapsed >= seconds:
+                return images / elapsed
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def in_memory_rate(case: Case, step: StepFn, images: torch.Tensor, labels: torch.Tensor, device: torch.device,
+                   seconds: float, warmup: int, channels_last: bool) -> float:
+    images, labels = images.to(device), labels.to(device)
+    batches = IndexBatches(len(images), case.batch_size, seed=0)
+
+    def run(i: int) -> int:
+        index = batches(i).to(device)
+        x = to_float(images[index], case.value_range)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        step(x, labels[index])
+        return len(index)
+
+    return _timed(run, seconds, warmup, device)
+
+
+def dataloader_rate(case: Case, step: StepFn, images: torch.Tensor, labels: torch.Tensor, device: torch.device,
+                    seconds: float, warmup: int, workers: int, channels_last: bool) -> float:
+    dataset = TorchvisionStyleDataset(images, labels, case.value_range)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=case.batch_size, shuffle=True, drop_last=True,
+                                         num_workers=workers, pin_memory=device.type == "cuda",
+                                         persistent_workers=workers > 0)
+    iterator = iter(loader)
+
+    def run(i: int) -> int:
+        nonlocal iterator
+        try:
+            x, y = next(iterator)
+        except StopIteration:
+            iterator = iter(loader)
+            x, y = next(iterator)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        step(x, y)
+        return len(x)
+
+    return _timed(run, seconds, warmup, device)
+
+
+# --------------------------------------------------------------------------- FLOPs
+
+
+def flops_per_image(step: StepFn, x: torch.Tensor, y: torch.Tensor) -> float:
+    """FLOPs of one training step (forward, backward, optimiser) per image, counted by torch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step(x, y)
+    return counter.get_total_flops() / len(x)
+
+
+def matmul_flops_per_second(device: torch.device, size: int = 1024, repeats: int = 10,
+                            dtype: torch.dtype = torch.float32) -> float:
+    """This machine's float32 matrix-product speed (the denominator of the utilisation)."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    _sync(device)
+    return 2 * size**3 * repeats / (time.perf_counter() - started)
+
+
+# --------------------------------------------------------------------------- one case, in its own process
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def run_case(name: str, device: torch.device, seconds: float, warmup: int, workers: int,
+             variant: dict, sample_count: int = 1000) -> dict:
+    case = CASES[name]
+    torch.manual_seed(0)
+    data = load_dataset(EMBEDDED, "train")
+    threads = single_cpu_thread(device) if case.single_thread else contextlib.nullcontext()
+    channels_last = bool(variant.get("channels_last")) and case.conv
+    with threads:
+        step, sample, model = case.build(device, variant)
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
+        if variant.get("compile"):
+            step = torch.compile(step)
+        x = to_float(data.images[: case.batch_size], case.value_range).to(device)
+        flops = flops_per_image(step, x, data.labels[: case.batch_size].to(device))
+        memory = in_memory_rate(case, step, data.images, data.labels, device, seconds, warmup, channels_last)
+        usual = dataloader_rate(case, step, data.images, data.labels, device, seconds, warmup, workers,
+                                channels_last)
+        peak = matmul_flops_per_second(device)
+        sample(8)
+        _sync(device)
+        started = time.perf_counter()
+        sample(sample_count)
+        _sync(device)
+        sampling = sample_count / (time.perf_counter() - started)
+        threads_used = torch.get_num_threads()
+    return {
+        "case": name, "description": case.description, "device": str(device), "batch_size": case.batch_size,
+        "variant": variant_label(variant), "threads": threads_used, "workers": workers,
+        "in_memory_images_per_s": round(memory, 1), "dataloader_images_per_s": round(usual, 1),
+        "ratio": round(memory / usual, 2), "sample_images_per_s": round(sampling, 1),
+        "peak_memory_mb": round(peak_memory_mb(device), 1), "train_flops_per_image": flops,
+        "matmul_flops_per_s": peak, "utilisation": memory * flops / peak,
+    }
+
+
+def variant_label(variant: dict) -> str:
+    parts = [k for k in ("amp", "channels_last", "compile") if variant.get(k)]
+    return "+".join(parts) or "fp32"
+
+
+# --------------------------------------------------------------------------- table and CLI
+
+
+def format_table(rows: Sequence[dict]) -> str:
+    header = ("case", "variant", "in-memory img/s", "DataLoader img/s", "ratio", "sample img/s", "peak MB",
+              "MFLOP/img", "util.")
+    lines = [header]
+    for r in rows:
+        lines.append((r["case"], r["variant"], f"{r['in_memory_images_per_s']:.0f}",
+                      f"{r['dataloader_images_per_s']:.0f}", f"{r['ratio']:.2f}x", f"{r['sample_images_per_s']:.0f}",
+                      f"{r['peak_memory_mb']:.0f}", f"{r['train_flops_per_image'] / 1e6:.2f}",
+                      f"{100 * r['utilisation']:.1f}%"))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(text)
+
+
+def variants_for(device: torch.device, args: argparse.Namespace) -> list[dict]:
+    variants = [{}]
+    if device.type == "cuda":
+        if args.amp or args.channels_last:
+            variants.append({"amp": args.amp, "channels_last": args.channels_last})
+        if args.compile:
+            variants.append({"amp": args.amp, "channels_last": args.channels_last, "compile": True})
+    return variants
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = CourseArgumentParser(prog="python -m utils.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("cases", nargs="*", metavar="CASE", help=f"cases to run (default: all of {', '.join(CASES)})")
+    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="timed seconds per path (default 5)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers of the usual path (default 0)")
+    parser.add_argument("--amp", action="store_true", help="CUDA: also measure with mixed precision")
+    parser.add_argument("--channels-last", action="store_true", help="CUDA: also measure channels-last (conv models)")
+    parser.add_argument("--compile", action="store_true", help="CUDA: also measure torch.compile")
+    parser.add_argument("--json", default="outputs/bench.json", help="where to write the results")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: run one case, print JSON
+    parser.add_argument("--variant", default="{}", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    unknown = [c for c in args.cases if c not in CASES]
+    if unknown:
+        parser.error(f"unknown case {', '.join(unknown)}; known cases: {', '.join(CASES)}")
+    if args.seconds <= 0 or args.warmup < 0 or args.workers < 0:
+        parser.error("--seconds must be positive, --warmup and --workers not negative")
+    device = pick_device(args.device)
+    if args.one:
+        print(json.dumps(run_case(args.one, device, args.seconds, args.warmup, args.workers, json.loads(args.variant))))
+        return 0
+    rows = []
+    for name in args.cases or list(CASES):
+        for variant in variants_for(device, args):
+            print(f"{name} [{variant_label(variant)}] ...", flush=True)
+            command = [sys.executable, "-m", "utils.bench", "--one", name, "--device", str(device),
+                       "--seconds", str(args.seconds), "--warmup", str(args.warmup), "--workers", str(args.workers),
+                       "--variant", json.dumps(variant)]
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                print(f"  failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+                continue
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    print()
+    print(format_table(rows))
+    cpu_peak = rows[0]["matmul_flops_per_s"] if rows else math.nan
+    print(f"\nmatmul speed on {device}: {cpu_peak / 1e9:.1f} GFLOP/s (float32, 1024x1024); "
+          f"torch {torch.__version__}; DataLoader workers: {args.workers}")
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"device": str(device), "torch": torch.__version__, "rows": rows}, indent=2))
+    print(f"results written to {path}")
+    return 0 if rows else 1
+
+
+if __name__ == "__main__":
+    run_cli(main)
