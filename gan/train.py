@@ -1,0 +1,230 @@
+"""Training one GAN variant: configuration per profile, the alternating update, sampling.
+
+One iteration is one discriminator (critic) update; the generator is updated after
+every ``n_critic``-th of them, as in the seed set-up (n_critic = 5 for all three losses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gan.losses import get_loss, gradient_penalty
+from gan.models import build_gan
+from utils.config import by_profile, default_dataset
+from utils.data import ImageSet, IndexBatches, chunks, load_dataset, to_float, to_uint8
+from utils.training import Trainer, autocast, load_checkpoint, pick_device, seed_everything, single_cpu_thread
+
+FULL_DATASET = "cub"
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    loss: str
+    dataset: str = "mnist5k"
+    architecture: str = "digits"
+    iters: int = 1000
+    batch_size: int = 64
+    n_critic: int = 5
+    z_dim: int = 64
+    channels: int = 64  # generator width
+    d_channels: int | None = None  # discriminator width (None: channels)
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.0, 0.9)
+    seed: int = 0
+
+    @property
+    def image_size(self) -> int:
+        return 28 if self.architecture == "digits" else 32
+
+    def for_trainer(self) -> dict[str, Any]:
+        """As stored in checkpoints (a resumed run must agree on every field)."""
+        return {**asdict(self), "betas": list(self.betas)}
+
+
+def gan_config(loss: str, profile: str, dataset: str | None = None, **overrides: Any) -> GanConfig:
+    """The profile's set-up for ``loss``: a small digit GAN offline, the seed's ResNet GAN in ``full``."""
+    get_loss(loss)  # fail early on a bad name
+    iters, n_critic = QUICK_SCHEDULE[loss]
+    digits = dict(architecture="digits", batch_size=32, z_dim=64, n_critic=n_critic, lr=1e-3)
+    settings = by_profile(
+        profile,
+        smoke=dict(digits, iters=20, channels=8, d_channels=8),
+        quick=dict(digits, iters=iters, channels=16, d_channels=16),
+        full=dict(architecture="resnet", iters=30_000, batch_size=256, n_critic=5, z_dim=128, channels=128),
+    )
+    dataset = dataset or default_dataset(profile, full=FULL_DATASET)
+    return GanConfig(loss=loss, dataset=dataset, **{**settings, **overrides})
+
+
+# (iterations, n_critic) offline. WGAN-GP keeps the seed's n_critic = 5; the vanilla GAN and LSGAN update G
+# after every D step, as DCGAN does: with 5 they learnt about half as fast per CPU second.
+QUICK_SCHEDULE = {"vanilla": (2000, 1), "lsgan": (2000, 1), "wgan-gp": (8000, 5)}
+
+
+def requires_grad(module: nn.Module, flag: bool) -> None:
+    for parameter in module.parameters():
+        parameter.requires_grad_(flag)
+
+
+def uses_float16(device: torch.device) -> bool:
+    """utils.training.autocast picks float16 only on CUDA cards without bfloat16: those need a GradScaler."""
+    return device.type == "cuda" and not torch.cuda.is_bf16_supported()
+
+
+class GanRun:
+    """Models, optimisers, data and :class:`~utils.training.Trainer` of one GAN variant."""
+
+    def __init__(self, config: GanConfig, path: str | Path | None = None, device: str | torch.device | None = None,
+                 data: ImageSet | None = None):
+        """``data``: the training images when already loaded (else ``config.dataset``'s train split)."""
+        seed_everything(config.seed)
+        self.config, self.loss = config, get_loss(config.loss)
+        self.device = pick_device(device)
+        data = (data if data is not None else load_dataset(config.dataset, "train")).resized(config.image_size)
+        self.real_images, self.classes = data.images, data.classes  # uint8 on the CPU, for metrics
+        self.images = self._on_device(to_float(data.images.to(self.device)))
+        self.generator, self.discriminator = build_gan(config.architecture, config.z_dim, config.channels,
+                                                       data.image_shape[0], config.d_channels)
+        self.generator.to(self.device)
+        self.discriminator.to(self.device)
+        if self.device.type == "cuda":
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=config.betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=config.betas)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=uses_float16(self.device))
+        self.batches = IndexBatches(len(self.images), config.batch_size, seed=config.seed)
+        trainer_config = {**config.for_trainer(), "image_channels": data.image_shape[0]}
+        self.trainer = Trainer({"G": self.generator, "D": self.discriminator}, {"G": self.opt_g, "D": self.opt_d},
+                               trainer_config, path=path, extras={"scaler": self.scaler})
+        self.g_loss = torch.zeros((), device=self.device)
+
+    def _on_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device)
+        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else x
+
+    def noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.config.z_dim, device=self.device)
+
+    # ----- one iteration
+    def step(self, step: int) -> dict[str, torch.Tensor]:
+        losses = self.discriminator_step(self.images[self.batches(step)])
+        if (step + 1) % self.config.n_critic == 0:
+            self.g_loss = self.generator_step(self.config.batch_size)
+        self.scaler.update()
+        return {**losses, "g_loss": self.g_loss}
+
+    def discriminator_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad(), autocast(self.device):
+            fake = self.generator(self.noise(len(real)))
+        with autocast(self.device):
+            real_scores, fake_scores = self.discriminator(torch.cat([real, fake.to(real.dtype)])).float().chunk(2)
+            loss = self.loss.discriminator(real_scores, fake_scores)
+            losses = {"d_loss": loss.detach()}
+        if self.loss.penalty_weight:
+            # float16 gradients of the critic may overflow (GradScaler would skip the step, but the logged
+            # penalty would read inf): the penalty is then taken in float32; bfloat16 has float32's range
+            with autocast(self.device, enabled=not self.scaler.is_enabled()):
+                penalty = gradient_penalty(self.discriminator, real, fake.float())
+            loss = loss + self.loss.penalty_weight * penalty
+            losses = {"d_loss": loss.detach(), "wasserstein": -losses["d_loss"], "gp": penalty.detach()}
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt_d)
+        return losses
+
+    def generator_step(self, batch_size: int) -> torch.Tensor:
+        requires_grad(self.discriminator, False)  # only G's weights need gradients here
+        with autocast(self.device):
+            loss = self.loss.generator(self.discriminator(self.generator(self.noise(batch_size))).float())
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt_g)
+        requires_grad(self.discriminator, True)
+        return loss.detach()
+
+    # ----- the run
+    def train(self, hooks: dict[int, Callable[[Trainer], None]] | None = None, progress: bool = True,
+              log_every: int = 10, checkpoint_every: int | None = 1000) -> dict:
+        with single_cpu_thread(self.device):
+            return self.trainer.run(self.step, self.config.iters, desc=self.config.loss, log_every=log_every,
+                                    checkpoint_every=checkpoint_every, hooks=hooks, progress=progress)
+
+    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """``n`` generated images, uint8 ``N x C x H x W`` on the CPU (fixed by ``seed`` if given)."""
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = torch.randn(n, self.config.z_dim, generator=generator)
+        return decode(self.generator, z)
+
+
+@torch.no_grad()
+def decode(generator: nn.Module, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Latent codes -> uint8 images on the CPU (generator in eval mode: batch norm uses running statistics)."""
+    device = next(generator.parameters()).device
+    was_training = generator.training
+    generator.eval()
+    with autocast(device):
+        images = [to_uint8(generator(z[part].to(device)).float()).cpu() for part in chunks(len(z), batch_size)]
+    generator.train(was_training)
+    return torch.cat(images)
+
+
+def fid_hook(run: GanRun, score: Callable[[torch.Tensor], float], n_samples: int,
+             name: str = "fid") -> Callable[[Trainer], None]:
+    """A Trainer hook recording ``score(samples)`` (an FID) under ``name``; samples fixed by the step."""
+
+    def record(trainer: Trainer) -> None:
+        trainer.record(name, score(run.sample(n_samples, seed=trainer.step)))
+
+    return record
+
+
+# ----- latent walks
+
+
+def bilinear_grid(corners: torch.Tensor, n_rows: int, n_cols: int) -> torch.Tensor:
+    """Codes on a grid spanned by four corner codes ``(4, Z)``: top-left, top-right, bottom-left, bottom-right.
+
+    Rows walk one direction (top -> bottom), columns the other (left -> right);
+    the seed's grid (first two latent coordinates from -1 to 1, the rest 0) is the
+    special case of corners (+-1, +-1, 0, ...).
+    """
+    top_left, top_right, bottom_left, bottom_right = corners
+    v = torch.linspace(0, 1, n_rows).view(-1, 1, 1)
+    u = torch.linspace(0, 1, n_cols).view(1, -1, 1)
+    top = (1 - u) * top_left + u * top_right
+    bottom = (1 - u) * bottom_left + u * bottom_right
+    return ((1 - v) * top + v * bottom).reshape(n_rows * n_cols, -1)
+
+
+def seed_direction_corners(z_dim: int) -> torch.Tensor:
+    """The seed's interpolation: the first two latent coordinates over [-1, 1], every other one 0."""
+    corners = torch.zeros(4, z_dim)
+    corners[:, :2] = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]])
+    return corners
+
+
+def lerp(start: torch.Tensor, end: torch.Tensor, t: float) -> torch.Tensor:
+    return (1 - t) * start + t * end
+
+
+# ----- checkpoints written by the CLI or a notebook
+
+
+def load_generator(path: str | Path, device: str | torch.device | None = None) -> tuple[nn.Module, GanConfig]:
+    """The generator of a checkpoint, ready to sample, and the configuration it was trained with."""
+    state = load_checkpoint(path, map_location="cpu")
+    saved = dict(state.get("config", {}))
+    image_channels = saved.pop("image_channels", None)
+    if "G" not in state.get("modules", {}) or image_channels is None:
+        raise ValueError(f"{path} is not a GAN checkpoint (no generator in it)")
+    config = GanConfig(**{**saved, "betas": tuple(saved["betas"])})
+    generator, _ = build_gan(config.architecture, config.z_dim, config.channels, image_channels)
+    generator.load_state_dict(state["modules"]["G"])
+    return generator.to(pick_device(device)), config

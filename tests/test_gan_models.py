@@ -1,0 +1,113 @@
+"""Resampling layers, output shapes, and a few training steps on a toy set."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gan.models import (
+    DigitDiscriminator,
+    DigitGenerator,
+    ResBlockDown,
+    ResBlockUp,
+    ResNetDiscriminator,
+    ResNetGenerator,
+    build_gan,
+    mean_pool_downsample,
+    nearest_upsample,
+)
+from gan.train import GanConfig, GanRun, bilinear_grid, gan_config, seed_direction_corners
+from utils.data import ImageSet
+
+
+def toy_digits(n: int = 64) -> ImageSet:
+    """Bright squares at random places on black: a data set with structure, made in no time."""
+    generator = torch.Generator().manual_seed(0)
+    images = torch.zeros(n, 1, 28, 28, dtype=torch.uint8)
+    for image, (row, col) in zip(images, torch.randint(0, 20, (n, 2), generator=generator).tolist(), strict=True):
+        image[0, row : row + 8, col : col + 8] = 255
+    return ImageSet("toy", "train", images, torch.zeros(n, dtype=torch.int64), ("square",))
+
+
+def test_upsampling_is_nearest_neighbour_channel_for_channel():
+    x = torch.randn(2, 5, 3, 4)
+    assert torch.equal(nearest_upsample(x), F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+def test_downsampling_is_mean_pooling_channel_for_channel():
+    x = torch.randn(2, 5, 6, 8)
+    assert torch.allclose(mean_pool_downsample(x), F.avg_pool2d(x, 2), atol=1e-6)
+
+
+def test_seed_resampling_would_mix_channels():
+    # What the seed did (repeat, not repeat_interleave): channel 0's output holds channel 1's pixels.
+    x = torch.stack([torch.zeros(2, 2), torch.ones(2, 2)]).unsqueeze(0)
+    seed_style = F.pixel_shuffle(x.repeat(1, 4, 1, 1), 2)
+    assert not torch.equal(seed_style, nearest_upsample(x))
+    assert nearest_upsample(x)[0, 0].eq(0).all() and nearest_upsample(x)[0, 1].eq(1).all()
+
+
+def test_resnet_blocks_change_resolution():
+    assert ResBlockUp(8, 4)(torch.randn(2, 8, 4, 4)).shape == (2, 4, 8, 8)
+    assert ResBlockDown(3, 8)(torch.randn(2, 3, 8, 8)).shape == (2, 8, 4, 4)
+
+
+def test_resnet_gan_shapes_match_the_seed_set_up():
+    generator, discriminator = ResNetGenerator(z_dim=128, channels=16), ResNetDiscriminator(channels=16)
+    images = generator(torch.randn(3, 128))
+    assert images.shape == (3, 3, 32, 32) and images.abs().max() <= 1
+    assert discriminator(images).shape == (3,)
+    assert ResNetGenerator().project.out_features == 2048  # Linear 128 -> 2048 = 128 x 4 x 4
+
+
+def test_digit_gan_shapes():
+    generator, discriminator = DigitGenerator(z_dim=16, channels=8), DigitDiscriminator(channels=8)
+    images = generator(torch.randn(5, 16))
+    assert images.shape == (5, 1, 28, 28)
+    assert discriminator(images).shape == (5,)
+
+
+def test_build_gan_rejects_unknown_architectures():
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_gan("vit", 8, 8, 1)
+
+
+@pytest.mark.parametrize("loss", ["vanilla", "lsgan", "wgan-gp"])
+def test_a_few_steps_reduce_the_discriminator_loss(loss):
+    config = GanConfig(loss=loss, dataset="toy", iters=20, batch_size=32, n_critic=1000, z_dim=8, channels=8, lr=1e-3)
+    run = GanRun(config, device="cpu", data=toy_digits())
+    real = run.images[:32]
+    torch.manual_seed(1)
+    before = run.loss.discriminator(*run.discriminator(torch.cat([real, run.generator(run.noise(32))])).chunk(2))
+    for step in range(config.iters):  # G is never updated (n_critic > iters): D must learn to tell them apart
+        run.step(step)
+    torch.manual_seed(1)
+    after = run.loss.discriminator(*run.discriminator(torch.cat([real, run.generator(run.noise(32))])).chunk(2))
+    assert after.item() < before.item() - 0.1
+
+
+def test_generator_is_updated_every_n_critic_iterations():
+    config = GanConfig(loss="wgan-gp", dataset="toy", iters=5, batch_size=8, n_critic=5, z_dim=8, channels=8)
+    run = GanRun(config, device="cpu", data=toy_digits())
+    start = [p.clone() for p in run.generator.parameters()]
+    for step in range(4):
+        run.step(step)
+    assert all(torch.equal(a, b) for a, b in zip(start, run.generator.parameters(), strict=True))
+    run.step(4)
+    assert not all(torch.equal(a, b) for a, b in zip(start, run.generator.parameters(), strict=True))
+
+
+def test_profiles_pick_the_seed_set_up_in_full():
+    full = gan_config("wgan-gp", "full", dataset="mnist5k")
+    set_up = (full.architecture, full.batch_size, full.n_critic, full.iters, full.z_dim)
+    assert set_up == ("resnet", 256, 5, 30_000, 128)
+    assert (full.lr, full.betas) == (2e-4, (0.0, 0.9))
+    assert gan_config("vanilla", "smoke").architecture == "digits"
+
+
+def test_bilinear_grid_hits_the_corners_and_contains_the_seed_grid():
+    corners = seed_direction_corners(6)
+    grid = bilinear_grid(corners, 3, 5)
+    assert grid.shape == (15, 6)
+    assert torch.equal(grid[0], corners[0]) and torch.equal(grid[4], corners[1])
+    assert torch.equal(grid[10], corners[2]) and torch.equal(grid[14], corners[3])
+    assert torch.allclose(grid[:5, 0], torch.linspace(-1, 1, 5)) and grid[:, 2:].eq(0).all()
