@@ -1,0 +1,350 @@
+"""Latent-space analysis of small MLP VAEs (chapter 04).
+
+A VAE with a 2-D or 3-D latent (784-400-N, ``vae.mlp.MLPVAE``) is trained with a sane set-up (Adam 1e-3,
+shuffled batches: the seed used lr 1e-5 without shuffling).  Its codes of a whole data set are the material
+for two density models fitted with scikit-learn:
+
+* :class:`GaussianMixtureSampler`: a 10-component Gaussian mixture (``log_density``, ``sample``);
+* :class:`NearestNeighbourSampler`: k = 3 nearest neighbours (the kNN density estimate, SMOTE-like
+  sampling between neighbouring codes, and the majority digit of a point's neighbours).
+
+:func:`central_and_marginal` picks "central" (high-density) and "marginal" (low-density) codes by density
+quantiles instead of by hand (the seed's gap), and the table helpers turn scores into Markdown tables.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from scipy.special import gammaln
+from scipy.stats import norm
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+
+from utils.config import by_profile
+from utils.data import IndexBatches, chunks, load_dataset, to_float, to_uint8
+from utils.metrics import fid_from_features, image_features, inception_score
+from utils.training import Trainer, pick_device, seed_everything, single_cpu_thread
+from vae.losses import elbo_loss
+from vae.mlp import MLPVAE
+
+PUBLISHED_EPOCHS = 100  # the seed's default training length for both models
+
+
+@dataclass(frozen=True)
+class LatentVAEConfig:
+    """One latent-analysis VAE: 784-400-``latent``, Adam ``lr`` on shuffled batches."""
+
+    latent: int = 2
+    dataset: str = "mnist5k"
+    hidden: int = 400
+    epochs: int = PUBLISHED_EPOCHS
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+
+
+def default_epochs(profile: str) -> int:
+    """The seed's 100 epochs in ``full``; 60 on mnist5k in ``quick`` (the test loss has flattened by then)."""
+    return by_profile(profile, smoke=2, quick=60, full=PUBLISHED_EPOCHS)
+
+
+def flat_pixels(images: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 ``N x C x H x W`` -> flat floats in [0, 1] (the Bernoulli targets) on ``device``."""
+    return to_float(images.to(device), (0.0, 1.0)).flatten(1)
+
+
+# --------------------------------------------------------------------------- training
+
+
+@torch.no_grad()
+def mean_loss(model: MLPVAE, x: torch.Tensor, batch_size: int = 2000, seed: int = 1234) -> float:
+    """Per-image negative ELBO over ``x`` (flat, in [0, 1]), one fixed-seed ``z`` per image."""
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator(device=x.device).manual_seed(seed)
+    total = 0.0
+    for part in chunks(len(x), batch_size):
+        logits, mu, logvar = model(x[part], generator=generator)
+        total += elbo_loss(logits, x[part], mu, logvar)["loss"].item() * len(x[part])
+    model.train(was_training)
+    return total / len(x)
+
+
+def train_latent_vae(config: LatentVAEConfig, path=None, device: torch.device | str | None = None,
+                     resume: bool = True, progress: bool = True) -> Trainer:
+    """Train (or, from a finished checkpoint at ``path``, just load) one VAE; returns its :class:`Trainer`.
+
+    History: ``loss`` every 10 steps; ``train_loss`` (mean over the epoch's batches) and ``test_loss``
+    (the whole test split) at every epoch end.  On the CPU it runs on one thread (repeatable weights).
+    """
+    device = pick_device(device)
+    train, test = load_dataset(config.dataset, "train"), load_dataset(config.dataset, "test")
+    x_train, x_test = flat_pixels(train.images, device), flat_pixels(test.images, device)
+    seed_everything(config.seed)
+    model = MLPVAE(latent=config.latent, hidden=config.hidden, image_size=x_train.shape[1]).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    batches = IndexBatches(len(x_train), config.batch_size, seed=config.seed, drop_last=False)
+    run_config = {**asdict(config), "image_shape": list(train.image_shape), "steps_per_epoch": batches.steps_per_epoch}
+    trainer = Trainer({"model": model}, {"adam": optimizer}, run_config, path=path)
+    if resume:
+        trainer.resume()
+    epoch_sum = torch.zeros(2, device=device)  # summed per-image loss, images
+
+    def step(i: int) -> dict[str, torch.Tensor]:
+        x = x_train[batches(i).to(device)]
+        logits, mu, logvar = model(x)
+        loss = elbo_loss(logits, x, mu, logvar)["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        epoch_sum.add_(torch.stack([loss.detach() * len(x), torch.tensor(float(len(x)), device=device)]))
+        return {"loss": loss.detach()}
+
+    def end_of_epoch(run: Trainer) -> None:
+        total, count = epoch_sum.tolist()
+        epoch_sum.zero_()
+        run.record("train_loss", total / count)
+        run.record("test_loss", mean_loss(model, x_test))
+
+    per_epoch = batches.steps_per_epoch
+    with single_cpu_thread(device):
+        trainer.run(step, config.epochs * per_epoch, desc=f"VAE latent {config.latent}", log_every=min(10, per_epoch),
+                    checkpoint_every=10 * per_epoch, hooks={per_epoch: end_of_epoch}, progress=progress)
+    model.eval()
+    return trainer
+
+
+# --------------------------------------------------------------------------- codes and images
+
+
+@torch.no_grad()
+def encode_set(model: MLPVAE, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+    """Posterior means ``mu(x)`` of a whole uint8 image set (CPU float tensor ``N x latent``)."""
+    model.eval()
+    device = next(model.parameters()).device
+    return torch.cat([model.encode(flat_pixels(images[part], device))[0].cpu()
+                      for part in chunks(len(images), batch_size)])
+
+
+@torch.no_grad()
+def decode_codes(model: MLPVAE, z: torch.Tensor | np.ndarray, image_shape: Sequence[int] = (1, 28, 28),
+                 batch_size: int = 5000) -> torch.Tensor:
+    """uint8 images (the Bernoulli means) decoded from latent codes ``z`` (``N x latent``)."""
+    model.eval()
+    device = next(model.parameters()).device
+    z = torch.as_tensor(np.asarray(z) if not isinstance(z, torch.Tensor) else z, dtype=torch.float32)
+    parts = [torch.sigmoid(model.decode(z[part].to(device))).cpu() for part in chunks(len(z), batch_size)]
+    pixels = torch.cat(parts) if parts else torch.empty(0, math.prod(image_shape))
+    return to_uint8(pixels, (0.0, 1.0)).reshape(-1, *image_shape)
+
+
+def prior_codes(n: int, latent: int, seed: int = 0) -> torch.Tensor:
+    """``n`` draws of ``z ~ N(0, I)``: the VAE's "general" generations."""
+    return torch.randn(n, latent, generator=torch.Generator().manual_seed(seed))
+
+
+def manifold_codes(n: int = 15, latent: int = 2, dims: tuple[int, int] = (0, 1),
+                   fixed: Mapping[int, float] | None = None, edge: float = 0.05) -> torch.Tensor:
+    """An ``n x n`` grid of codes at the prior's quantiles ``edge .. 1 - edge`` along ``dims``, row by row.
+
+    Rows go from high to low ``z[dims[1]]`` (top of the picture = up), columns from low to high ``z[dims[0]]``;
+    the other coordinates are 0 or ``fixed[dim]``.
+    """
+    values = torch.tensor(norm.ppf(np.linspace(edge, 1 - edge, n)), dtype=torch.float32)
+    z = torch.zeros(n, n, latent)
+    for dim, value in (fixed or {}).items():
+        z[..., dim] = value
+    z[..., dims[0]] = values.view(1, n)
+    z[..., dims[1]] = values.flip(0).view(n, 1)
+    return z.reshape(n * n, latent)
+
+
+# --------------------------------------------------------------------------- density models
+
+
+def _as_array(codes: torch.Tensor | np.ndarray) -> np.ndarray:
+    array = codes.detach().cpu().numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
+    if array.ndim != 2:
+        raise ValueError(f"codes must be N x latent, got shape {array.shape}")
+    return array.astype(np.float64)
+
+
+class GaussianMixtureSampler:
+    """A Gaussian mixture (scikit-learn, full covariances) fitted on latent codes."""
+
+    def __init__(self, components: int = 10, seed: int = 0):
+        self.components, self.seed = components, seed
+        self.mixture: GaussianMixture | None = None
+
+    def fit(self, codes: torch.Tensor | np.ndarray) -> GaussianMixtureSampler:
+        self.mixture = GaussianMixture(self.components, covariance_type="full", n_init=2, random_state=self.seed)
+        self.mixture.fit(_as_array(codes))
+        return self
+
+    def _fitted(self) -> GaussianMixture:
+        if self.mixture is None:
+            raise RuntimeError("fit the GaussianMixtureSampler on codes first")
+        return self.mixture
+
+    def log_density(self, z: torch.Tensor | np.ndarray) -> np.ndarray:
+        """``log p(z)`` under the mixture, one value per row."""
+        return self._fitted().score_samples(_as_array(z))
+
+    def centrality(self, z: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Minus the squared Mahalanobis distance of each row to the mean of its most responsible component.
+
+        Unlike ``log_density`` it does not favour the tightest cluster: the centre of every component scores 0.
+        """
+        mixture = self._fitted()
+        points = _as_array(z)
+        component = mixture.predict(points)
+        offset = points - mixture.means_[component]
+        precision_chol = mixture.precisions_cholesky_[component]  # precision = L L^T
+        whitened = np.einsum("ni,nij->nj", offset, precision_chol)
+        return -np.sum(whitened**2, axis=1)
+
+    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+        """``n`` codes drawn from the mixture (in random order, not grouped by component)."""
+        mixture = self._fitted()
+        rng = np.random.default_rng(seed)
+        component = rng.choice(self.components, size=n, p=mixture.weights_)
+        noise = rng.standard_normal((n, mixture.means_.shape[1]))
+        chol = np.linalg.cholesky(mixture.covariances_)
+        z = mixture.means_[component] + np.einsum("nij,nj->ni", chol[component], noise)
+        return torch.from_numpy(z).float()
+
+
+class NearestNeighbourSampler:
+    """k nearest neighbours (scikit-learn) among latent codes: a density estimate, a sampler, a digit map.
+
+    * ``log_density(z)``: the kNN estimate ``p(z) = k / (N V_d r_k(z)^d)``, ``r_k`` the distance to the
+      k-th nearest code and ``V_d`` the volume of the unit ball in ``d`` dimensions;
+    * ``sample(n)``: a random code moved a uniform fraction of the way to one of its k nearest codes
+      (SMOTE-style: new points stay on the codes' own manifold);
+    * ``predict(z)``: the majority label of the k nearest codes (when fitted with labels).
+    """
+
+    def __init__(self, k: int = 3):
+        self.k = k
+        self.codes: np.ndarray | None = None
+        self.neighbours: NearestNeighbors | None = None
+        self.classifier: KNeighborsClassifier | None = None
+
+    def fit(self, codes: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray | None = None):
+        self.codes = _as_array(codes)
+        if len(self.codes) <= self.k:
+            raise ValueError(f"need more than k = {self.k} codes, got {len(self.codes)}")
+        self.neighbours = NearestNeighbors(n_neighbors=self.k + 1).fit(self.codes)
+        if labels is not None:
+            labels = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+            self.classifier = KNeighborsClassifier(self.k).fit(self.codes, labels)
+        return self
+
+    def _fitted(self) -> NearestNeighbors:
+        if self.neighbours is None:
+            raise RuntimeError("fit the NearestNeighbourSampler on codes first")
+        return self.neighbours
+
+    def log_density(self, z: torch.Tensor | np.ndarray, exclude_self: bool = False) -> np.ndarray:
+        """kNN log-density; ``exclude_self`` for the fitted codes themselves (a code is not its own neighbour)."""
+        points = _as_array(z)
+        distances, _ = self._fitted().kneighbors(points, n_neighbors=self.k + int(exclude_self))
+        radius = np.maximum(distances[:, -1], 1e-12)
+        n, d = self.codes.shape
+        log_unit_ball = 0.5 * d * math.log(math.pi) - gammaln(0.5 * d + 1)
+        return math.log(self.k) - math.log(n) - log_unit_ball - d * np.log(radius)
+
+    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+        rng = np.random.default_rng(seed)
+        start = rng.integers(len(self.codes), size=n)
+        _, index = self._fitted().kneighbors(self.codes[start])  # k + 1 neighbours, the first is the code itself
+        partner = index[np.arange(n), rng.integers(1, self.k + 1, size=n)]
+        step = rng.random((n, 1))
+        z = self.codes[start] + step * (self.codes[partner] - self.codes[start])
+        return torch.from_numpy(z).float()
+
+    def predict(self, z: torch.Tensor | np.ndarray) -> np.ndarray:
+        if self.classifier is None:
+            raise RuntimeError("fit the NearestNeighbourSampler with labels to predict them")
+        return self.classifier.predict(_as_array(z))
+
+
+@dataclass
+class DensitySelection:
+    """Central and marginal codes picked from a candidate pool by quantiles of two scores."""
+
+    central: torch.Tensor
+    marginal: torch.Tensor
+    central_index: np.ndarray  # rows of the candidate pool, most central first
+    marginal_index: np.ndarray  # rows of the candidate pool, lowest density first
+    central_threshold: float  # centrality at or above which a candidate is central
+    marginal_threshold: float  # log p(z) at or below which a candidate is marginal
+
+
+def central_and_marginal(candidates: torch.Tensor, log_density: np.ndarray, fraction: float = 0.1,
+                         centrality: np.ndarray | None = None) -> DensitySelection:
+    """The ``fraction`` of ``candidates`` with the lowest log-density (marginal) and the most central ones.
+
+    ``centrality`` (default: ``log_density`` itself) ranks the central pick: the top ``fraction``.
+    """
+    if not 0 < fraction <= 0.5:
+        raise ValueError(f"fraction must be in (0, 0.5], got {fraction}")
+    log_density = np.asarray(log_density, dtype=np.float64)
+    centrality = log_density if centrality is None else np.asarray(centrality, dtype=np.float64)
+    if not len(log_density) == len(centrality) == len(candidates):
+        raise ValueError(f"{len(log_density)} densities and {len(centrality)} centralities "
+                         f"for {len(candidates)} candidates")
+    count = max(1, int(round(fraction * len(candidates))))
+    low = np.argsort(log_density, kind="stable")[:count]
+    high = np.argsort(-centrality, kind="stable")[:count]
+    return DensitySelection(central=candidates[torch.from_numpy(high)], marginal=candidates[torch.from_numpy(low)],
+                            central_index=high, marginal_index=low,
+                            central_threshold=float(centrality[high[-1]]),
+                            marginal_threshold=float(log_density[low[-1]]))
+
+
+# --------------------------------------------------------------------------- scores and tables
+
+
+def generation_scores(real_features: np.ndarray, generated: Mapping[str, torch.Tensor], classifier: torch.nn.Module,
+                      features: str = "classifier", device: torch.device | str | None = None) -> dict[str, dict]:
+    """For every named set of uint8 images: classifier-IS (mean, std), FID against ``real_features``, size."""
+    scores = {}
+    for name, images in generated.items():
+        fake = image_features(images, features, device, classifier=classifier)
+        is_mean, is_std = inception_score(images, classifier)
+        scores[name] = {"is": is_mean, "is_std": is_std, "fid": fid_from_features(real_features, fake),
+                        "n": len(images)}
+    return scores
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
+    """A Markdown table; cells are written with ``str``."""
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def distribution_table(counts: Mapping[str, torch.Tensor | np.ndarray | Sequence[int]],
+                       class_names: Sequence[str]) -> str:
+    """The seed's digit-distribution table: counts, then shares in %, per class, with Sum and Avg columns."""
+    arrays = {name: np.asarray(values.cpu() if isinstance(values, torch.Tensor) else values, dtype=np.int64)
+              for name, values in counts.items()}
+    header = ["set", *class_names, "Sum", "Avg"]
+    rows = [[f"{name} (#)", *values.tolist(), int(values.sum()), f"{values.sum() / len(values):g}"]
+            for name, values in arrays.items()]
+    rows += [[f"{name} (%)", *[f"{100 * v / values.sum():.2f}%" for v in values], "100%", f"{100 / len(values):g}%"]
+             for name, values in arrays.items()]
+    return markdown_table(header, rows)
+
+
+def total_variation(counts: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray) -> float:
+    """Total-variation distance between two class histograms (0 = same shares, 1 = disjoint)."""
+    p = np.asarray(counts, dtype=np.float64)
+    q = np.asarray(reference, dtype=np.float64)
+    return float(0.5 * np.abs(p / p.sum() - q / q.sum()).sum())
