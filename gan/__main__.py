@@ -1,7 +1,7 @@
 """``python -m gan``: train a GAN variant or sample from a trained one.
 
     python -m gan train --loss {vanilla,lsgan,wgan-gp} --dataset mnist5k --profile quick --out runs/wgan \
-        [--iters N] [--seed S]
+        [--iters N] [--seed S] [--arch {digits,resnet}] [--fid-samples N]
     python -m gan sample --ckpt runs/wgan/model.pt -n 1000 --out samples.npz [--seed S]
 """
 
@@ -12,10 +12,12 @@ from pathlib import Path
 
 import torch
 
+from gan.evaluation import training_set_scorer
 from gan.losses import LOSSES
 from gan.train import GanRun, decode, gan_config, load_generator
 from utils.cli import CourseArgumentParser, add_common_training_arguments, positive_int, run_cli
-from utils.config import resolve_profile
+from utils.config import by_profile, resolve_profile
+from utils.metrics import choose_fid_features, feature_label
 from utils.training import finish_run, save_samples_npz
 
 
@@ -27,6 +29,9 @@ def build_parser() -> CourseArgumentParser:
     add_common_training_arguments(train, default_dataset=None)
     train.add_argument("--iters", type=positive_int, default=None, help="iterations (critic updates)")
     train.add_argument("--arch", choices=["digits", "resnet"], default=None, help="default: the profile's")
+    train.add_argument("--fid-samples", type=positive_int, default=None,
+                       help="samples for the final FID in metrics.json (default: none in smoke, 1000 in quick, "
+                            "50000 in full; Inception in full when its weights can be had, else classifier-FID)")
     sample = commands.add_parser("sample", help="write samples.npz from a trained generator")
     sample.add_argument("--ckpt", required=True, help="DIR/model.pt written by train")
     sample.add_argument("-n", type=positive_int, default=64, help="number of images")
@@ -50,9 +55,17 @@ def train(args) -> int:
           f"{config.iters} iterations, n_critic {config.n_critic}) on {run.device}"
           + (f"; resumed at step {run.trainer.step}" if resumed else ""))
     run.train()
-    final_losses = {name: round(run.trainer.last(name), 5) for name in run.trainer.history}
+    metrics = {"loss": config.loss, "dataset": config.dataset, "profile": profile,
+               **{name: round(run.trainer.last(name), 5) for name in run.trainer.history}}
+    fid_samples = args.fid_samples or by_profile(profile, smoke=None, quick=1000, full=50_000)
+    if fid_samples:
+        features = choose_fid_features(profile)
+        score = training_set_scorer(run, features)
+        metrics |= {"fid": round(score(run.sample(fid_samples, seed=args.seed)), 4),
+                    "fid_features": feature_label(features), "fid_samples": fid_samples}
+        print(f"{feature_label(features)} of {fid_samples} samples: {metrics['fid']:.2f}")
     summary = finish_run(out, run.trainer, images_seen=run.trainer.step * config.batch_size,
-                         metrics={"loss": config.loss, **final_losses}, samples=run.sample(100, seed=args.seed))
+                         metrics=metrics, samples=run.sample(100, seed=args.seed))
     print(f"wrote {out / 'model.pt'}, metrics.json, samples.png ({summary['wall_seconds']} s of training)")
     return 0
 

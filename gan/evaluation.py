@@ -67,6 +67,17 @@ def fid_scorer(reference: torch.Tensor, features: str, device: torch.device | st
     return lambda fake: fid_from_features(real_features, image_features(fake, features, device))
 
 
+def custom_stats_name(dataset: str, image_size: int) -> str:
+    """clean-fid statistics of a training set, by data set and resolution (``course_cub_32px_train``)."""
+    return f"course_{dataset}_{image_size}px_train".lower()
+
+
+def training_set_scorer(run, features: str, device: torch.device | str | None = None) -> FidScore:
+    """``score(fake) -> FID`` against the training images of a :class:`gan.train.GanRun`."""
+    stats_name = custom_stats_name(run.config.dataset, run.config.image_size)
+    return fid_scorer(run.real_images, features, device or run.device, stats_name=stats_name)
+
+
 def markdown_table(rows: dict[str, dict[str, object]], first_column: str) -> str:
     """``{row name: {column: value}}`` -> a Markdown table (columns in first-seen order)."""
     columns = list(dict.fromkeys(column for row in rows.values() for column in row))
