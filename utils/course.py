@@ -3,8 +3,11 @@
 ``python -m utils.course [NOTEBOOK ...]`` (what ``make course`` calls) runs the
 notebooks in ``notebooks/`` in order under ``$COURSE_PROFILE`` and writes, for
 each, ``outputs/<name>.ipynb`` and ``outputs/<name>.html``, then
-``outputs/index.html`` linking them with their run times.  A failing notebook is
-still written (up to the failing cell) and makes the exit status non-zero.
+``outputs/index.html`` linking them with their profile, finishing time, run time
+and key numbers (``utils.report.key_numbers``).  ``outputs/runs.json`` keeps one
+entry per notebook, the newest: running a few notebooks updates their rows and
+keeps the others.  A failing notebook is still written (up to the failing cell)
+and makes the exit status non-zero.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
@@ -33,8 +37,12 @@ def course_notebooks() -> list[Path]:
     return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
-def execute_notebook(source: Path, out_dir: Path, timeout: int | None = None) -> dict:
-    """Execute ``source`` in a fresh kernel; write the executed notebook and its HTML to ``out_dir``."""
+def execute_notebook(source: Path, out_dir: Path, timeout: int | None = None, profile: str | None = None) -> dict:
+    """Execute ``source`` in a fresh kernel; write the executed notebook and its HTML to ``out_dir``.
+
+    Returns the run's entry for ``runs.json``: notebook, profile, finished (UTC, ISO 8601), seconds,
+    ok, error (the failing cell's last error line) and the key numbers the notebook recorded.
+    """
     notebook = nbformat.read(source, as_version=4)
     runner = ExecutePreprocessor(timeout=timeout, kernel_name="python3")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -46,7 +54,7 @@ def execute_notebook(source: Path, out_dir: Path, timeout: int | None = None) ->
     try:
         runner.preprocess(notebook, {"metadata": {"path": str(source.parent)}})
     except CellExecutionError as failure:
-        error = str(failure).strip().splitlines()[-1] if str(failure).strip() else "a cell failed"
+        error = f"{failure.ename}: {failure.evalue}" if failure.ename else "a cell failed"
     finally:
         os.environ.pop(ENV_VAR, None)
     seconds = time.perf_counter() - started
@@ -54,31 +62,64 @@ def execute_notebook(source: Path, out_dir: Path, timeout: int | None = None) ->
     nbformat.write(notebook, out_dir / source.name)
     body, _ = HTMLExporter().from_notebook_node(notebook)
     (out_dir / f"{source.stem}.html").write_text(body, encoding="utf-8")
-    return {"notebook": source.name, "seconds": round(seconds, 1), "ok": error is None, "error": error,
-            "numbers": numbers}
+    return {"notebook": source.name, "profile": profile or resolve_profile(),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": round(seconds, 1),
+            "ok": error is None, "error": error, "numbers": numbers}
 
 
 def _numbers_cell(numbers: dict) -> str:
     return "<br>".join(f"{html.escape(str(k))}: <b>{html.escape(str(v))}</b>" for k, v in numbers.items())
 
 
-def write_index(results: list[dict], out_dir: Path, profile: str) -> Path:
-    rows = "\n".join(
-        f"<tr><td><a href='{html.escape(Path(r['notebook']).stem)}.html'>{html.escape(r['notebook'])}</a></td>"
-        f"<td>{r['seconds']:.0f} s</td><td>{'ok' if r['ok'] else 'FAILED: ' + html.escape(r['error'] or '')}</td>"
-        f"<td>{_numbers_cell(r.get('numbers') or {})}</td></tr>"
-        for r in results
-    )
+def merge_runs(earlier: list[dict], latest: list[dict]) -> list[dict]:
+    """One entry per notebook, the one that finished last (entries without a time count as oldest), by name."""
+    newest: dict[str, dict] = {}
+    for run in [*earlier, *latest]:
+        kept = newest.get(run["notebook"])
+        if kept is None or run.get("finished", "") >= kept.get("finished", ""):
+            newest[run["notebook"]] = run
+    return [newest[name] for name in sorted(newest)]
+
+
+def read_runs(out_dir: Path) -> list[dict]:
+    """The entries of ``out_dir/runs.json`` (none when it is missing or unreadable)."""
+    try:
+        recorded = json.loads((out_dir / "runs.json").read_text())
+    except (OSError, ValueError):
+        return []
+    default_profile = recorded.get("profile", "?")  # files written before runs carried their own profile
+    return [{"profile": default_profile, **run} for run in recorded.get("notebooks", [])]
+
+
+def _index_row(run: dict, out_dir: Path) -> str:
+    name = html.escape(run["notebook"])
+    page = f"{Path(run['notebook']).stem}.html"
+    link = f"<a href='{html.escape(page)}'>{name}</a>" if (out_dir / page).exists() else name
+    status = "ok" if run["ok"] else "<b>FAILED</b>: " + html.escape(run.get("error") or "")
+    finished = html.escape(run.get("finished", "?").replace("T", " ").replace("+00:00", " UTC"))
+    return (f"<tr><td>{link}</td><td>{html.escape(run.get('profile', '?'))}</td><td>{finished}</td>"
+            f"<td>{run['seconds']:.0f} s</td><td>{status}</td><td>{_numbers_cell(run.get('numbers') or {})}</td></tr>")
+
+
+def write_index(results: list[dict], out_dir: Path) -> Path:
+    """Merge ``results`` into ``out_dir/runs.json`` and write ``out_dir/index.html`` from every recorded run."""
+    runs = merge_runs(read_runs(out_dir), results)
+    rows = "\n".join(_index_row(run, out_dir) for run in runs)
+    failed = sum(not run["ok"] for run in runs)
     page = (
         "<!doctype html><meta charset='utf-8'><title>Deep generative models course: executed notebooks</title>"
-        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em 1em;text-align:left}</style>"
-        f"<h1>Executed notebooks</h1><p>Profile: <b>{html.escape(profile)}</b>; "
-        f"written {time.strftime('%Y-%m-%d %H:%M')}.</p>"
-        f"<table><tr><th>notebook</th><th>run time</th><th>status</th><th>key numbers</th></tr>{rows}</table>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em 1em;text-align:left;vertical-align:top}"
+        "tr:nth-child(even){background:#f4f4f4}</style>"
+        f"<h1>Executed notebooks</h1><p>{len(runs)} notebooks, {failed} failed; the newest run of each "
+        f"(<code>make course</code>, profile set by <code>PROFILE</code>). Written "
+        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M')} UTC.</p>"
+        "<table><tr><th>notebook</th><th>profile</th><th>finished</th><th>run time</th><th>status</th>"
+        f"<th>key numbers</th></tr>\n{rows}\n</table>"
     )
+    out_dir.mkdir(parents=True, exist_ok=True)
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
-    (out_dir / "runs.json").write_text(json.dumps({"profile": profile, "notebooks": results}, indent=2))
+    (out_dir / "runs.json").write_text(json.dumps({"notebooks": runs}, indent=2))
     return index
 
 
@@ -96,11 +137,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     for path in paths:
         print(f"running {path.name} (profile {profile}) ...", flush=True)
-        result = execute_notebook(path.resolve(), out_dir)
+        result = execute_notebook(path.resolve(), out_dir, profile=profile)
         status = "ok" if result["ok"] else f"FAILED: {result['error']}"
         print(f"  {result['seconds']:.0f} s, {status}", flush=True)
         results.append(result)
-    index = write_index(results, out_dir, profile)
+    index = write_index(results, out_dir)
     print(f"executed notebooks and HTML in {out_dir}/; overview: {index}")
     return 0 if all(r["ok"] for r in results) else 1
 
