@@ -35,6 +35,8 @@ def mean_pool_downsample(x: torch.Tensor) -> torch.Tensor:
 
 
 class UpsampleConv2d(nn.Module):
+    """Nearest-neighbour up-sampling, then a convolution (as the seed)."""
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
@@ -44,12 +46,14 @@ class UpsampleConv2d(nn.Module):
 
 
 class DownsampleConv2d(nn.Module):
+    """Mean-pool, then convolve (the seed's order: the convolution runs on the half-size grid)."""
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return mean_pool_downsample(self.conv(x))
+        return self.conv(mean_pool_downsample(x))
 
 
 class ResBlockUp(nn.Module):

@@ -7,10 +7,12 @@ import torch.nn.functional as F
 from gan.models import (
     DigitDiscriminator,
     DigitGenerator,
+    DownsampleConv2d,
     ResBlockDown,
     ResBlockUp,
     ResNetDiscriminator,
     ResNetGenerator,
+    UpsampleConv2d,
     build_gan,
     mean_pool_downsample,
     nearest_upsample,
@@ -44,6 +46,21 @@ def test_seed_resampling_would_mix_channels():
     seed_style = F.pixel_shuffle(x.repeat(1, 4, 1, 1), 2)
     assert not torch.equal(seed_style, nearest_upsample(x))
     assert nearest_upsample(x)[0, 0].eq(0).all() and nearest_upsample(x)[0, 1].eq(1).all()
+
+
+def test_seed_downsampling_would_mix_channels():
+    # The seed viewed PixelUnshuffle's output as (B, 4, C, ...): its "mean" averages pixels of different channels.
+    x = torch.stack([torch.zeros(4, 4), torch.ones(4, 4)]).unsqueeze(0)
+    seed_style = F.pixel_unshuffle(x, 2).view(1, 4, 2, 2, 2).mean(dim=1)
+    assert not torch.allclose(seed_style, F.avg_pool2d(x, 2))
+    assert mean_pool_downsample(x)[0, 0].eq(0).all() and mean_pool_downsample(x)[0, 1].eq(1).all()
+
+
+def test_resampling_convolutions_follow_the_seed_order():
+    x = torch.randn(2, 3, 8, 8)
+    up, down = UpsampleConv2d(3, 5, 3), DownsampleConv2d(3, 5, 3)
+    assert torch.allclose(up(x), up.conv(F.interpolate(x, scale_factor=2, mode="nearest")), atol=1e-6)
+    assert torch.allclose(down(x), down.conv(F.avg_pool2d(x, 2)), atol=1e-6)
 
 
 def test_resnet_blocks_change_resolution():
