@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROFILE ?= quick
 
-.PHONY: course test lab venv clean-outputs
+.PHONY: course test lab venv clean-outputs sync-notebooks
 
 venv: $(STAMP)
 
@@ -25,6 +25,10 @@ test: $(STAMP)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
+
+# every notebook: its Colab badge, the one bootstrap cell (text in tools/sync_notebooks.py), no stored outputs
+sync-notebooks: $(STAMP)
+	$(BIN)/python tools/sync_notebooks.py
 
 clean-outputs:
 	rm -rf outputs/
