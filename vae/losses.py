@@ -1,4 +1,4 @@
-"""VAE losses, per image: closed-form KL, Bernoulli reconstruction (BCE summed over pixels)."""
+"""VAE losses, per image: closed-form KL, Bernoulli (BCE) and Gaussian (SSE) reconstruction, beta schedules."""
 
 from __future__ import annotations
 
@@ -25,3 +25,51 @@ def elbo_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: t
     """
     bce, kl = elbo_terms(logits, x, mu, logvar)
     return {"loss": (bce + kl).mean(), "bce": bce.mean(), "kl": kl.mean()}
+
+
+# --------------------------------------------------------------------------- the conv AE and VAE (Gaussian decoder)
+
+
+def sse_per_image(output: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Sum of squared errors over all pixels of each image: the seed's reconstruction loss (before the batch mean)."""
+    return (output.flatten(1) - x.flatten(1)).pow(2).sum(dim=1)
+
+
+def autoencoder_loss(output: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The seed's AE loss: SSE summed over pixels, divided by the batch size."""
+    recon = sse_per_image(output, x).mean()
+    return {"loss": recon, "recon": recon}
+
+
+def beta_vae_loss(recon: torch.Tensor, kl: torch.Tensor, beta: float = 1.0) -> dict[str, torch.Tensor]:
+    """Batch means of per-image reconstruction and KL terms, combined as ``recon + beta * KL``."""
+    recon, kl = recon.mean(), kl.mean()
+    return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
+
+
+# --------------------------------------------------------------------------- beta schedules
+
+BETA_SCHEDULES = ("constant", "linear", "cyclical")
+
+
+def beta_at(schedule: str, target: float, epoch: int, epochs: int, cycles: int = 4, ramp: float = 0.5) -> float:
+    """The KL weight of epoch ``epoch`` (0-based) in a run of ``epochs`` epochs.
+
+    * ``constant``: ``target`` throughout.
+    * ``linear``: ``target * epoch / (epochs - 1)``: 0 at the first epoch and exactly ``target`` at the last.
+      (The seed's ``epoch / 20`` with epochs 0..19 stops at 0.95 and never reaches its target.)
+    * ``cyclical`` (Fu et al., 2019): training time ``t = epoch / (epochs - 1)`` is cut into ``cycles`` equal
+      cycles; in each, beta rises linearly from 0 over the first ``ramp`` of the cycle and then stays at
+      ``target``.  The first epoch trains at 0 and the last at ``target``.
+    """
+    if schedule not in BETA_SCHEDULES:
+        raise ValueError(f"unknown beta schedule {schedule!r}; choose one of: {', '.join(BETA_SCHEDULES)}")
+    if not 0 <= epoch < epochs:
+        raise ValueError(f"epoch {epoch} is outside a run of {epochs} epochs")
+    if schedule == "constant" or epochs == 1:
+        return float(target)
+    progress = epoch / (epochs - 1)
+    if schedule == "linear":
+        return target * progress
+    phase = 1.0 if epoch == epochs - 1 else (progress * cycles) % 1.0
+    return target * min(1.0, phase / ramp)
