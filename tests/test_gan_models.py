@@ -19,6 +19,7 @@ from gan.models import (
 )
 from gan.train import GanConfig, GanRun, bilinear_grid, gan_config, seed_direction_corners
 from utils.data import ImageSet
+from utils.training import single_cpu_thread
 
 
 def toy_digits(n: int = 64) -> ImageSet:
@@ -95,8 +96,9 @@ def test_a_few_steps_reduce_the_discriminator_loss(loss):
     real = run.images[:32]
     torch.manual_seed(1)
     before = run.loss.discriminator(*run.discriminator(torch.cat([real, run.generator(run.noise(32))])).chunk(2))
-    for step in range(config.iters):  # G is never updated (n_critic > iters): D must learn to tell them apart
-        run.step(step)
+    with single_cpu_thread("cpu"):  # G is never updated (n_critic > iters): D must learn to tell them apart
+        for step in range(config.iters):
+            run.step(step)
     torch.manual_seed(1)
     after = run.loss.discriminator(*run.discriminator(torch.cat([real, run.generator(run.noise(32))])).chunk(2))
     assert after.item() < before.item() - 0.1
@@ -128,3 +130,13 @@ def test_bilinear_grid_hits_the_corners_and_contains_the_seed_grid():
     assert torch.equal(grid[0], corners[0]) and torch.equal(grid[4], corners[1])
     assert torch.equal(grid[10], corners[2]) and torch.equal(grid[14], corners[3])
     assert torch.allclose(grid[:5, 0], torch.linspace(-1, 1, 5)) and grid[:, 2:].eq(0).all()
+
+
+def test_the_resnet_set_up_trains_on_colour_images():
+    images = torch.randint(0, 256, (16, 3, 40, 40), dtype=torch.uint8)  # resized to 32 px by the run
+    config = GanConfig(loss="wgan-gp", dataset="toy", architecture="resnet", iters=2, batch_size=8, n_critic=1,
+                       z_dim=16, channels=8)
+    run = GanRun(config, device="cpu", data=ImageSet("toy", "train", images, None, ()))
+    losses = run.step(0)
+    assert run.images.shape == (16, 3, 32, 32) and all(torch.isfinite(v) for v in losses.values())
+    assert run.sample(3, seed=0).shape == (3, 3, 32, 32)
