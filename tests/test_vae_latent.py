@@ -22,6 +22,8 @@ from vae.latent import (
     manifold_codes,
     markdown_table,
     mean_loss,
+    mid_gray_share,
+    nearest_image_distance,
     prior_codes,
     total_variation,
     train_latent_vae,
@@ -143,6 +145,15 @@ def test_distribution_table_counts_and_shares():
     assert lines[4] == "| train (%) | 25.00% | 75.00% | 100% | 50% |"
     assert lines[5] == "| generated (%) | 50.00% | 50.00% | 100% | 50% |"
     assert markdown_table(["x"], [[1], [2]]).splitlines() == ["| x |", "|---|", "| 1 |", "| 2 |"]
+
+
+def test_blur_and_likeness_measures():
+    images = torch.tensor([0, 255, 128, 40, 210, 52], dtype=torch.uint8).view(6, 1, 1, 1)
+    assert mid_gray_share(images) == pytest.approx(2 / 6)  # 128 and 52; 40 and 210 are outside 51..204
+    reference = torch.stack([torch.zeros(1, 2, 2), torch.full((1, 2, 2), 255.0)]).to(torch.uint8)
+    queries = torch.stack([torch.zeros(1, 2, 2), torch.full((1, 2, 2), 204.0)]).to(torch.uint8)
+    # nearest to the black image at distance 0; to the white one at sqrt(4 * 0.2^2) = 0.4
+    assert nearest_image_distance(queries, reference) == pytest.approx([0.0, 0.4])
 
 
 def test_total_variation():

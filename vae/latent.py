@@ -348,3 +348,17 @@ def total_variation(counts: torch.Tensor | np.ndarray, reference: torch.Tensor |
     p = np.asarray(counts, dtype=np.float64)
     q = np.asarray(reference, dtype=np.float64)
     return float(0.5 * np.abs(p / p.sum() - q / q.sum()).sum())
+
+
+def mid_gray_share(images: torch.Tensor, low: int = 51, high: int = 204) -> float:
+    """Share of pixels strictly between ``low`` and ``high`` (20%-80% gray): blur raises it, real digits have few."""
+    return ((images > low) & (images < high)).float().mean().item()
+
+
+def nearest_image_distance(images: torch.Tensor, reference: torch.Tensor) -> np.ndarray:
+    """Per image, the Euclidean pixel distance (pixels in [0, 1]) to its nearest ``reference`` image."""
+    def flat(batch: torch.Tensor) -> np.ndarray:
+        return batch.cpu().flatten(1).double().numpy() / 255.0
+
+    distances, _ = NearestNeighbors(n_neighbors=1).fit(flat(reference)).kneighbors(flat(images))
+    return distances[:, 0]
