@@ -163,9 +163,9 @@ def in_memory_rate(case: Case, step: StepFn, images: torch.Tensor, labels: torch
 def dataloader_rate(case: Case, step: StepFn, images: torch.Tensor, labels: torch.Tensor, device: torch.device,
                     seconds: float, warmup: int, workers: int, channels_last: bool) -> float:
     dataset = TorchvisionStyleDataset(images, labels, case.value_range)
+    # as the PyTorch tutorials write it: workers (if any) start afresh each epoch (persistent_workers=False)
     loader = torch.utils.data.DataLoader(dataset, batch_size=case.batch_size, shuffle=True, drop_last=True,
-                                         num_workers=workers, pin_memory=device.type == "cuda",
-                                         persistent_workers=workers > 0)
+                                         num_workers=workers, pin_memory=device.type == "cuda")
     iterator = iter(loader)
 
     def run(i: int) -> int:
