@@ -169,3 +169,15 @@ def test_colab_requirements_leave_colabs_own_stack_alone():
     assert not colab & {"torch", "torchvision", "numpy", "ipywidgets", "jupyterlab", "ipykernel", "nbval", "pytest",
                         "ruff", "playwright", "papermill"}
     assert {"clean-fid", "mlxtend"} <= colab  # not on a Colab runtime by default
+
+
+def test_sync_names_a_notebook_without_title_and_still_does_the_others(tmp_path, capsys):
+    untitled = stale_copy(tmp_path, "09_untitled.ipynb")
+    notebook = nbformat.read(untitled, as_version=4)
+    del notebook.cells[0]
+    nbformat.write(notebook, untitled)
+    good = stale_copy(tmp_path, "10_good.ipynb")
+    assert sync_notebooks.main([str(untitled), str(good)]) == 2
+    assert capsys.readouterr().err == "error: 09_untitled.ipynb: the first cell must be the markdown title cell\n"
+    assert nbformat.read(good, as_version=4).cells[1].source == sync_notebooks.BOOTSTRAP
+    assert "Open In Colab" not in untitled.read_text()

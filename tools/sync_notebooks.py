@@ -12,12 +12,14 @@ The bootstrap's text lives here and nowhere else. Each notebook gets:
 
 ``python tools/sync_notebooks.py [NOTEBOOK ...]`` rewrites the notebooks in place (default: every
 ``notebooks/NN_*.ipynb``) and is idempotent; ``--check`` changes nothing and exits 1 naming the
-notebooks that would change.
+notebooks that would change. A notebook it cannot fix (no markdown title cell first) is named on
+stderr, the others are still done, and the exit status is 2.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -104,16 +106,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         parser.error(f"no such notebook: {', '.join(missing)}")
-    stale = []
+    stale, broken = [], []
     for path in paths:
         notebook = nbformat.read(path, as_version=4)
-        if sync(notebook, path.name):
+        try:
+            changed = sync(notebook, path.name)
+        except ValueError as error:  # e.g. no title cell: said, and the other notebooks are still done
+            print(f"error: {error}", file=sys.stderr)
+            broken.append(path)
+            continue
+        if changed:
             stale.append(path)
             if not args.check:
                 nbformat.write(notebook, path)
     verb = "would change" if args.check else "rewrote"
     print(f"{verb} {len(stale)} of {len(paths)} notebooks" + "".join(f"\n  {p}" for p in stale))
-    return 1 if args.check and stale else 0
+    return 2 if broken else 1 if args.check and stale else 0
 
 
 if __name__ == "__main__":
