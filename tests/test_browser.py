@@ -43,7 +43,7 @@ RUN_ALL_FINISHED = """() => {
     const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(n => n.textContent.trim());
     return p.length > 0 && !p.some(t => t === '[*]:') && p.some(t => /\\[\\d+\\]:/.test(t));
 }"""
-SERVER_START_S, PAGE_IDLE_S, RUN_ALL_S, REDRAW_S = 60, 60, 120, 15
+SERVER_START_S, PAGE_IDLE_S, RUN_ALL_S, REDRAW_S = 60, 60, 180, 15  # ceilings; a quiet run takes ~40 s in all
 
 
 def chromium_executable() -> str:
