@@ -23,7 +23,7 @@ from utils.metrics import pcc, ssim
 from utils.training import finish_run, save_reconstructions_npz, save_samples_npz
 from vae.losses import BETA_SCHEDULES
 from vae.models import MODELS
-from vae.train import VAEConfig, eval_split, evaluate, load_images, load_model, profile_defaults, reconstruct, sample
+from vae.train import eval_split, evaluate, load_images, load_model, profile_config, reconstruct, sample
 from vae.train import train as train_model
 
 
@@ -67,12 +67,8 @@ def build_parser() -> CourseArgumentParser:
 
 def train(args) -> int:
     profile = resolve_profile(args.profile)
-    defaults = profile_defaults(profile, args.model)
-    config = VAEConfig(model=args.model, dataset=args.dataset, latent=args.latent, beta=args.beta,
-                       beta_schedule=args.beta_schedule, epochs=args.epochs or defaults["epochs"],
-                       width=args.width or defaults["width"], batch_size=defaults["batch_size"],
-                       train_subset=defaults["train_subset"],
-                       seed=args.seed).resolved()
+    config = profile_config(profile, args.model, dataset=args.dataset, latent=args.latent, beta=args.beta,
+                            beta_schedule=args.beta_schedule, epochs=args.epochs, width=args.width, seed=args.seed)
     out = Path(args.out)
     beta = f", beta {config.beta:g} ({config.beta_schedule})" if MODELS[config.model].variational else ""
     print(f"{config.model} on {config.dataset} ({profile} profile): latent {config.latent}{beta}, width "

@@ -91,6 +91,18 @@ def profile_defaults(profile: str, model: str) -> dict[str, int | None]:
     )
 
 
+def profile_config(profile: str, model: str, **settings) -> VAEConfig:
+    """A resolved run of ``model`` with the profile's defaults; ``settings`` (``None`` = keep) override them."""
+    given = {name: value for name, value in settings.items() if value is not None}
+    return VAEConfig(model=model, **{**profile_defaults(profile, model), **given}).resolved()
+
+
+def run_name(config: VAEConfig) -> str:
+    """A file name that tells runs apart: ``vae_mnist5k_z1024_beta1linear_w8_e10_s0``."""
+    beta = f"_beta{config.beta:g}{config.beta_schedule}" if model_kind(config.model).variational else ""
+    return f"{config.model}_{config.dataset}_z{config.latent}{beta}_w{config.width}_e{config.epochs}_s{config.seed}"
+
+
 def eval_split(dataset: str) -> str:
     """The split validation runs on: ``validation`` where the set has one (COCO), else ``test``."""
     splits = dataset_info(dataset).splits
