@@ -21,6 +21,7 @@ from utils.data import ImageSet, IndexBatches, chunks, load_dataset, to_float, t
 from utils.training import Trainer, autocast, load_checkpoint, pick_device, seed_everything, single_cpu_thread
 
 FULL_DATASET = "cub"
+LR_DECAYS = ("constant", "linear")
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,12 @@ class GanConfig:
     d_channels: int | None = None  # discriminator width (None: channels)
     lr: float = 2e-4
     betas: tuple[float, float] = (0.0, 0.9)
+    lr_decay: str = "constant"  # or "linear": lr * (1 - iteration / iters), as Gulrajani et al.'s WGAN-GP code
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.lr_decay not in LR_DECAYS:
+            raise ValueError(f"unknown lr_decay {self.lr_decay!r}; choose one of: {', '.join(LR_DECAYS)}")
 
     @property
     def image_size(self) -> int:
@@ -112,8 +118,16 @@ class GanRun:
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.config.z_dim, device=self.device)
 
+    def learning_rate(self, step: int) -> float:
+        if self.config.lr_decay == "linear":
+            return self.config.lr * (1 - step / self.config.iters)
+        return self.config.lr
+
     # ----- one iteration
     def step(self, step: int) -> dict[str, torch.Tensor]:
+        for optimizer in (self.opt_d, self.opt_g):  # a function of the step alone, so a resumed run agrees
+            for group in optimizer.param_groups:
+                group["lr"] = self.learning_rate(step)
         losses = self.discriminator_step(self.images[self.batches(step)])
         if (step + 1) % self.config.n_critic == 0:
             self.g_loss = self.generator_step(self.config.batch_size)

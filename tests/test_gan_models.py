@@ -140,3 +140,16 @@ def test_the_resnet_set_up_trains_on_colour_images():
     losses = run.step(0)
     assert run.images.shape == (16, 3, 32, 32) and all(torch.isfinite(v) for v in losses.values())
     assert run.sample(3, seed=0).shape == (3, 3, 32, 32)
+
+
+def test_linear_learning_rate_decay_reaches_zero_at_the_end():
+    config = GanConfig(loss="lsgan", dataset="toy", iters=10, batch_size=8, z_dim=8, channels=8, lr=1e-3,
+                       lr_decay="linear")
+    run = GanRun(config, device="cpu", data=toy_digits(16))
+    assert [run.learning_rate(s) for s in (0, 5, 10)] == pytest.approx([1e-3, 5e-4, 0.0])
+    run.step(5)
+    assert run.opt_d.param_groups[0]["lr"] == run.opt_g.param_groups[0]["lr"] == pytest.approx(5e-4)
+    assert GanRun(GanConfig(loss="lsgan", dataset="toy", z_dim=8, channels=8), device="cpu",
+                  data=toy_digits(16)).learning_rate(500) == 2e-4
+    with pytest.raises(ValueError, match="unknown lr_decay"):
+        GanConfig(loss="lsgan", lr_decay="cosine")
