@@ -1,0 +1,489 @@
+"""Training and using the VQ-VAE and its two priors.
+
+The order is the paper's: train the VQ-VAE; encode the training split into code-index maps;
+fit a prior to those maps (the gated PixelCNN and the DCGAN, each on its own); sample maps from a
+prior and decode them.  Images stay uint8 on the training device and become floats in ``[0, 1]``
+one batch at a time (an OASIS split as floats would need gigabytes).
+
+Every run is a :class:`utils.training.Trainer` (load-or-train, exact resume); a prior's run
+configuration holds the VQ-VAE's, so a prior checkpoint never pairs with another VQ-VAE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from utils.config import by_profile
+from utils.data import IndexBatches, chunks, load_dataset, to_float, to_uint8
+from utils.metrics import ssim
+from utils.training import (
+    Trainer,
+    autocast,
+    load_checkpoint,
+    pick_device,
+    save_checkpoint,
+    seed_everything,
+    single_cpu_thread,
+)
+from vqvae.losses import code_cross_entropy, discriminator_loss, generator_loss, perplexity, vqvae_loss
+from vqvae.models import PRESETS, VQVAE, VQVAEShape, preset_for
+from vqvae.priors import CodeDiscriminator, CodeGenerator, GatedPixelCNN, gumbel_max
+
+EVAL_BATCH = 500
+BUNDLE_FORMAT = 1
+
+
+# --------------------------------------------------------------------------- configurations
+
+
+@dataclass(frozen=True)
+class VQVAEConfig:
+    """One VQ-VAE run; ``preset=None`` picks ``oasis`` for OASIS, ``digits`` otherwise."""
+
+    dataset: str = "mnist5k"
+    preset: str | None = None
+    ema: bool = True
+    decay: float | None = None  # None: 0.95 for the short digit runs, 0.99 (Sonnet's) for OASIS
+    beta: float = 0.25  # commitment weight (the seed: 0.25 .. 0.3)
+    epochs: int = 8
+    batch_size: int = 64
+    lr: float = 2e-3  # peak of a one-cycle schedule
+    seed: int = 0
+
+    def resolved(self) -> VQVAEConfig:
+        preset = self.preset or preset_for(self.dataset)
+        if preset not in PRESETS:
+            raise ValueError(f"unknown VQ-VAE preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+        decay = self.decay if self.decay is not None else (0.99 if preset == "oasis" else 0.95)
+        return replace(self, preset=preset, decay=decay)
+
+    @property
+    def shape(self) -> VQVAEShape:
+        return PRESETS[self.resolved().preset]
+
+
+@dataclass(frozen=True)
+class PixelCNNConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    channels: int = 64
+    layers: int = 8
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CodeGANConfig:
+    steps: int = 3000  # one discriminator and one generator update each
+    batch_size: int = 64
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)  # DCGAN's
+    z_dim: int = 64
+    width: int = 128
+    d_width: int = 64
+    tau: float = 1.0  # Gumbel-softmax temperature
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    vqvae: VQVAEConfig
+    pixelcnn: PixelCNNConfig
+    gan: CodeGANConfig = field(default_factory=CodeGANConfig)
+
+
+def profile_settings(profile: str, dataset: str | None = None, seed: int = 0) -> ProfileSettings:
+    """The chapter's run sizes: seconds (smoke), minutes on two CPU cores (quick), OASIS on a GPU (full)."""
+    dataset = dataset or by_profile(profile, smoke="mnist5k", quick="mnist5k", full="oasis")
+    oasis = dataset == "oasis"
+    vq = by_profile(profile, smoke=dict(epochs=1), quick=dict(epochs=8), full=dict(epochs=30 if oasis else 20))
+    if oasis:
+        vq |= dict(batch_size=32, lr=1e-3)
+    pixelcnn = by_profile(profile, smoke=dict(epochs=1), quick=dict(epochs=12),
+                          full=dict(epochs=30, channels=128, layers=12) if oasis else dict(epochs=40))
+    gan = by_profile(profile, smoke=dict(steps=20), quick=dict(steps=1500), full=dict(steps=20000 if oasis else 6000))
+    return ProfileSettings(VQVAEConfig(dataset=dataset, seed=seed, **vq).resolved(),
+                           PixelCNNConfig(seed=seed, **pixelcnn), CodeGANConfig(seed=seed, **gan))
+
+
+# --------------------------------------------------------------------------- data
+
+
+def load_images(dataset: str, split: str, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The uint8 images of one split (N x C x H x W) on ``device``."""
+    return load_dataset(dataset, split).images.to(device)
+
+
+def as_input(images: torch.Tensor) -> torch.Tensor:
+    return to_float(images, (0.0, 1.0))
+
+
+def pixel_variance(images: torch.Tensor) -> float:
+    """Variance of the pixel values in ``[0, 1]`` (the reconstruction loss is divided by it)."""
+    total, squares, count = 0.0, 0.0, 0
+    for part in chunks(len(images), EVAL_BATCH):
+        x = as_input(images[part]).double()
+        total, squares, count = total + x.sum().item(), squares + x.pow(2).sum().item(), count + x.numel()
+    mean = total / count
+    return squares / count - mean**2
+
+
+def _device_of(module: torch.nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+# --------------------------------------------------------------------------- the VQ-VAE
+
+
+def build_vqvae(config: VQVAEConfig, image_channels: int = 1) -> VQVAE:
+    config = config.resolved()
+    model = VQVAE(replace(config.shape, image_channels=image_channels), ema=config.ema)
+    model.quantizer.decay = config.decay
+    return model
+
+
+def make_vqvae_trainer(config: VQVAEConfig, train_images: torch.Tensor, path: str | Path | None = None,
+                       device: torch.device | str | None = None) -> Trainer:
+    config = config.resolved()
+    seed_everything(config.seed)
+    model = build_vqvae(config, train_images.shape[1]).to(pick_device(device))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    steps_per_epoch = len(train_images) // min(config.batch_size, len(train_images))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.epochs * steps_per_epoch)
+    run_config = {**asdict(config), "image_shape": list(train_images.shape[1:]), "steps_per_epoch": steps_per_epoch,
+                  "data_variance": pixel_variance(train_images)}
+    return Trainer({"model": model}, {"adam": optimizer}, run_config, path=path, extras={"schedule": schedule})
+
+
+def train_vqvae(config: VQVAEConfig, path: str | Path | None = None, device: torch.device | str | None = None,
+                resume: bool = True, progress: bool = True,
+                hooks: Mapping[int, Callable[[Trainer], None]] | None = None) -> Trainer:
+    """Train (or, from a finished checkpoint at ``path``, just load) the VQ-VAE.
+
+    History: per batch (every 10 steps) ``loss``, ``reconstruction``, ``commitment``, ``perplexity``
+    and ``codes_used`` (distinct codes in the batch); at every epoch end ``test_reconstruction``
+    (MSE / variance over the whole test split), ``test_perplexity`` and ``test_codes_used`` (over
+    all its code positions), and ``restarts`` (dead codes restarted so far).
+    """
+    config = config.resolved()
+    device = pick_device(device)
+    train_images = load_images(config.dataset, "train", device)
+    test_images = load_images(config.dataset, "test", device)
+    trainer = make_vqvae_trainer(config, train_images, path, device)
+    if resume:
+        trainer.resume()
+    model, optimizer, schedule = trainer.modules["model"], trainer.optimizers["adam"], trainer.extras["schedule"]
+    variance = trainer.config["data_variance"]
+    batches = IndexBatches(len(train_images), config.batch_size, seed=config.seed)
+
+    def step(i: int) -> dict[str, torch.Tensor]:
+        x = as_input(train_images[batches(i).to(device)])
+        with autocast(device):
+            x_hat, quantized = model(x)
+        losses = vqvae_loss(x_hat.float(), x, quantized.codebook_loss.float(), quantized.commitment_loss.float(),
+                            config.beta, variance)
+        optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        optimizer.step()
+        schedule.step()
+        return {"loss": losses["loss"].detach(), "reconstruction": losses["reconstruction"].detach(),
+                "commitment": losses["commitment"].detach(), "perplexity": quantized.perplexity,
+                "codes_used": (quantized.counts > 0).sum()}
+
+    def end_of_epoch(run: Trainer) -> None:
+        for name, value in evaluate_vqvae(model, test_images, variance).items():
+            run.record(f"test_{name}", value)
+        run.record("restarts", model.quantizer.restarts)
+
+    per_epoch = trainer.config["steps_per_epoch"]
+    every = {**(hooks or {})}
+    every[per_epoch] = _chain(end_of_epoch, every[per_epoch]) if per_epoch in every else end_of_epoch
+    with single_cpu_thread(device):
+        trainer.run(step, config.epochs * per_epoch, desc=f"VQ-VAE {config.dataset}", log_every=min(10, per_epoch),
+                    checkpoint_every=per_epoch, hooks=every, progress=progress)
+    model.eval()
+    return trainer
+
+
+def _chain(*hooks: Callable[[Trainer], None]) -> Callable[[Trainer], None]:
+    def run_all(run: Trainer) -> None:
+        for hook in hooks:
+            hook(run)
+
+    return run_all
+
+
+def epoch_curve(trainer: Trainer, name: str) -> list[tuple[float, float]]:
+    """``[(epoch, value), ...]`` of an epoch-end metric, ready for ``utils.plotting.loss_curves``."""
+    per_epoch = trainer.config["steps_per_epoch"]
+    return [(step / per_epoch, value) for step, value in trainer.history.get(name, [])]
+
+
+@torch.no_grad()
+def evaluate_vqvae(model: VQVAE, images: torch.Tensor, data_variance: float) -> dict[str, float]:
+    """Reconstruction loss (MSE / variance), code perplexity and codes used, over a whole split."""
+    was_training = model.training
+    model.eval()
+    squared, counts = 0.0, torch.zeros(model.num_codes, dtype=torch.long)
+    for part in chunks(len(images), EVAL_BATCH):
+        x = as_input(images[part])
+        x_hat, quantized = model(x)
+        squared += (x_hat.float() - x).pow(2).sum().item()
+        counts += quantized.counts.long().cpu()
+    model.train(was_training)
+    return {"reconstruction": squared / images.numel() / data_variance, "perplexity": perplexity(counts).item(),
+            "codes_used": int((counts > 0).sum())}
+
+
+@torch.no_grad()
+def encode(model: VQVAE, images: torch.Tensor) -> torch.Tensor:
+    """Code-index maps (int64 N x h x w, on the images' device) of uint8 images."""
+    model.eval()
+    device = _device_of(model)
+    return torch.cat([model.encode_indices(as_input(images[part].to(device))).to(images.device)
+                      for part in chunks(len(images), EVAL_BATCH)])
+
+
+@torch.no_grad()
+def decode(model: VQVAE, indices: torch.Tensor) -> torch.Tensor:
+    """uint8 images (CPU) decoded from code-index maps."""
+    model.eval()
+    device = _device_of(model)
+    parts = [model.decode_indices(indices[part].to(device)).float().clamp(0, 1)
+             for part in chunks(len(indices), EVAL_BATCH)]
+    return to_uint8(torch.cat(parts), (0.0, 1.0)).cpu()
+
+
+def reconstruct(model: VQVAE, images: torch.Tensor) -> torch.Tensor:
+    """uint8 reconstructions (CPU), through the codes: ``decode(encode(x))``."""
+    return decode(model, encode(model, images))
+
+
+def code_counts(indices: torch.Tensor, num_codes: int) -> torch.Tensor:
+    """How often each code appears in a set of maps (int64, K)."""
+    return torch.bincount(indices.flatten().cpu(), minlength=num_codes)
+
+
+# --------------------------------------------------------------------------- the PixelCNN prior
+
+
+def _prior_run_config(prior: Any, vq_trainer: Trainer, map_shape: tuple[int, int]) -> dict[str, Any]:
+    """A prior's checkpoint config: its own settings plus the VQ-VAE's, so they never mismatch."""
+    return {**asdict(prior), "map_shape": list(map_shape), "num_codes": vq_trainer.modules["model"].num_codes,
+            "vqvae": {**vq_trainer.config, "steps": vq_trainer.step}}
+
+
+def train_pixelcnn(config: PixelCNNConfig, vq_trainer: Trainer, train_codes: torch.Tensor,
+                   test_codes: torch.Tensor | None = None, path: str | Path | None = None, resume: bool = True,
+                   progress: bool = True) -> Trainer:
+    """Fit the gated PixelCNN to the training split's code maps (``N x h x w``, on the training device).
+
+    History: ``loss`` (cross-entropy in nats per position, every 10 steps); at every epoch end
+    ``test_nll`` on ``test_codes`` (when given).
+    """
+    device = train_codes.device
+    seed_everything(config.seed)
+    num_codes = vq_trainer.modules["model"].num_codes
+    prior = GatedPixelCNN(num_codes, config.channels, config.layers).to(device)
+    optimizer = torch.optim.Adam(prior.parameters(), lr=config.lr)
+    batches = IndexBatches(len(train_codes), config.batch_size, seed=config.seed)
+    steps = config.epochs * batches.steps_per_epoch
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    run_config = {**_prior_run_config(config, vq_trainer, tuple(train_codes.shape[1:])),
+                  "steps_per_epoch": batches.steps_per_epoch}
+    trainer = Trainer({"prior": prior}, {"adam": optimizer}, run_config, path=path, extras={"schedule": schedule})
+    if resume:
+        trainer.resume()
+
+    def step(i: int) -> dict[str, torch.Tensor]:
+        codes = train_codes[batches(i).to(device)]
+        with autocast(device):
+            logits = prior(codes)
+        loss = code_cross_entropy(logits.float(), codes)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        return {"loss": loss.detach()}
+
+    hooks = {}
+    if test_codes is not None:
+        hooks[batches.steps_per_epoch] = lambda run: run.record("test_nll", code_nll(prior, test_codes))
+    with single_cpu_thread(device):
+        trainer.run(step, steps, desc="PixelCNN prior", log_every=min(10, batches.steps_per_epoch),
+                    checkpoint_every=batches.steps_per_epoch, hooks=hooks, progress=progress)
+    prior.eval()
+    return trainer
+
+
+@torch.no_grad()
+def code_nll(prior: GatedPixelCNN, codes: torch.Tensor) -> float:
+    """Mean negative log-likelihood (nats per position) of code maps under the PixelCNN."""
+    was_training = prior.training
+    prior.eval()
+    total = sum(code_cross_entropy(prior(codes[part]).float(), codes[part]).item() * len(codes[part])
+                for part in chunks(len(codes), EVAL_BATCH))
+    prior.train(was_training)
+    return total / len(codes)
+
+
+def sample_pixelcnn(prior: GatedPixelCNN, n: int, map_shape: tuple[int, int], seed: int = 0,
+                    temperature: float = 1.0) -> torch.Tensor:
+    """``n`` code maps (int64, CPU) from the PixelCNN."""
+    device = _device_of(prior)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    prior.eval()
+    with single_cpu_thread(device):
+        return torch.cat([prior.sample(len(range(n)[part]), *map_shape, generator=generator, temperature=temperature)
+                          for part in chunks(n, EVAL_BATCH)]).cpu()
+
+
+# --------------------------------------------------------------------------- the DCGAN prior
+
+
+def train_code_gan(config: CodeGANConfig, vq_trainer: Trainer, train_codes: torch.Tensor,
+                   path: str | Path | None = None, resume: bool = True, progress: bool = True) -> Trainer:
+    """Fit the DCGAN prior to the training split's code maps (one D and one G update per step).
+
+    History (every 10 steps): ``d_loss``, ``g_loss``, ``d_real`` / ``d_fake`` (mean discriminator
+    probabilities) and ``fake_perplexity`` (code usage of the generated maps, to compare with the
+    real maps' perplexity: a collapsing generator uses few codes).
+    """
+    device = train_codes.device
+    seed_everything(config.seed)
+    model = vq_trainer.modules["model"]
+    map_size = train_codes.shape[-1]
+    generator = CodeGenerator(model.num_codes, map_size, config.z_dim, config.width).to(device)
+    discriminator = CodeDiscriminator(model.quantizer.codebook.detach(), map_size, config.d_width).to(device)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=config.betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=config.betas)
+    trainer = Trainer({"G": generator, "D": discriminator}, {"G": opt_g, "D": opt_d},
+                      _prior_run_config(config, vq_trainer, tuple(train_codes.shape[1:])), path=path)
+    if resume:
+        trainer.resume()
+    batches = IndexBatches(len(train_codes), config.batch_size, seed=config.seed)
+
+    def step(i: int) -> dict[str, torch.Tensor]:
+        real = torch.nn.functional.one_hot(train_codes[batches(i).to(device)], model.num_codes)
+        real = real.permute(0, 3, 1, 2).float()
+        z = torch.randn(len(real), config.z_dim, device=device)
+        with autocast(device):
+            fake = generator.sample_one_hot(z, config.tau)
+            real_logits, fake_logits = discriminator(real).float(), discriminator(fake.detach()).float()
+        d_loss = discriminator_loss(real_logits, fake_logits)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        with autocast(device):
+            g_loss = generator_loss(discriminator(fake).float())
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        fake_counts = fake.detach().float().sum(dim=(0, 2, 3))
+        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
+                "d_real": torch.sigmoid(real_logits).mean().detach(),
+                "d_fake": torch.sigmoid(fake_logits).mean().detach(),
+                "fake_perplexity": perplexity(fake_counts)}
+
+    with single_cpu_thread(device):
+        trainer.run(step, config.steps, desc="DCGAN prior", log_every=10, checkpoint_every=500, progress=progress)
+    generator.eval()
+    return trainer
+
+
+@torch.no_grad()
+def sample_code_gan(generator: CodeGenerator, n: int, seed: int = 0) -> torch.Tensor:
+    """``n`` code maps (int64, CPU): ``z ~ N(0, I)``, then one code per position drawn from the generator's softmax."""
+    device = _device_of(generator)
+    noise = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, generator.z_dim, generator=noise)
+    generator.eval()
+    maps = [gumbel_max(generator(z[part].to(device)).float().cpu(), noise) for part in chunks(n, EVAL_BATCH)]
+    return torch.cat(maps)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def nearest_real_ssim(samples: torch.Tensor, real: torch.Tensor, candidates: int = 10,
+                      batch_size: int = 256) -> tuple[np.ndarray, torch.Tensor]:
+    """SSIM of each sample against its nearest real image, and that image's index.
+
+    The ``candidates`` real images closest in pixel distance are found for each sample
+    (``torch.cdist``, batch by batch); the nearest is the one among them with the highest SSIM
+    (skimage, as the seed).  SSIM against every real image would be exact but thousands of times
+    slower; the pixel-nearest few almost always hold the SSIM-nearest.
+    """
+    flat_real = real.flatten(1).float()
+    best_ssim, best_index = np.empty(len(samples)), torch.empty(len(samples), dtype=torch.long)
+    for part in chunks(len(samples), batch_size):
+        distances = torch.cdist(samples[part].flatten(1).float(), flat_real)
+        close = distances.topk(min(candidates, len(real)), largest=False).indices  # b x candidates
+        scores = ssim(samples[part].repeat_interleave(close.shape[1], dim=0), real[close.flatten()])
+        scores = scores.reshape(len(close), -1)
+        pick = scores.argmax(axis=1)
+        best_ssim[part] = scores[np.arange(len(close)), pick]
+        best_index[part] = close[torch.arange(len(close)), torch.from_numpy(pick)]
+    return best_ssim, best_index
+
+
+# --------------------------------------------------------------------------- the CLI's bundle
+
+
+def save_bundle(path: str | Path, vq: Trainer, pixelcnn: Trainer, gan: Trainer) -> Path:
+    """``model.pt`` of ``python -m vqvae train``: the VQ-VAE and both priors, with their configurations."""
+    return save_checkpoint(path, {
+        "format": BUNDLE_FORMAT,
+        "kind": "vqvae",
+        "vqvae": {"state": vq.modules["model"].state_dict(), "config": vq.config},
+        "pixelcnn": {"state": pixelcnn.modules["prior"].state_dict(), "config": pixelcnn.config},
+        "dcgan": {"state": gan.modules["G"].state_dict(), "config": gan.config},
+    })
+
+
+@dataclass
+class Bundle:
+    vqvae: VQVAE
+    pixelcnn: GatedPixelCNN
+    generator: CodeGenerator
+    config: dict[str, Any]  # the VQ-VAE's run configuration
+    map_shape: tuple[int, int]
+
+
+def load_bundle(path: str | Path, device: torch.device | str = "cpu") -> Bundle:
+    """The three models of a ``model.pt`` written by :func:`save_bundle`, in eval mode."""
+    state = load_checkpoint(path, map_location=device)
+    if not isinstance(state, dict) or state.get("kind") != "vqvae":
+        raise ValueError(f"{path} is not a vqvae checkpoint (python -m vqvae train writes DIR/model.pt)")
+    vq_config = state["vqvae"]["config"]
+    fields = {k: v for k, v in vq_config.items() if k in VQVAEConfig.__dataclass_fields__}
+    model = build_vqvae(VQVAEConfig(**fields), vq_config["image_shape"][0])
+    model.load_state_dict(state["vqvae"]["state"])
+    p_config = state["pixelcnn"]["config"]
+    pixelcnn = GatedPixelCNN(p_config["num_codes"], p_config["channels"], p_config["layers"])
+    pixelcnn.load_state_dict(state["pixelcnn"]["state"])
+    g_config = state["dcgan"]["config"]
+    generator = CodeGenerator(g_config["num_codes"], g_config["map_shape"][-1], g_config["z_dim"], g_config["width"])
+    generator.load_state_dict(state["dcgan"]["state"])
+    return Bundle(model.to(device).eval(), pixelcnn.to(device).eval(), generator.to(device).eval(), vq_config,
+                  tuple(p_config["map_shape"]))
+
+
+def sample_prior(bundle: Bundle, prior: str, n: int, seed: int = 0) -> torch.Tensor:
+    """uint8 images decoded from ``n`` code maps of ``prior`` (``pixelcnn`` or ``dcgan``)."""
+    if prior == "pixelcnn":
+        maps = sample_pixelcnn(bundle.pixelcnn, n, bundle.map_shape, seed)
+    elif prior == "dcgan":
+        maps = sample_code_gan(bundle.generator, n, seed)
+    else:
+        raise ValueError(f"unknown prior {prior!r}; choose pixelcnn or dcgan")
+    return decode(bundle.vqvae, maps)
+
+
+PRIORS = ("pixelcnn", "dcgan")
