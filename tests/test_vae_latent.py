@@ -101,6 +101,8 @@ def test_knn_samples_lie_between_neighbouring_codes_and_predict_labels():
     gaps = np.abs(samples[:, 0][:, None] - line[:, 0][None, :]).min(axis=1)
     assert gaps.max() <= 1.5 * spacing + 1e-9  # between a code and one of its 3 nearest codes
     assert list(knn.predict(np.array([[1.0, 0.0], [9.0, 0.0]]))) == [0, 1]
+    # at x = 5.05 the 3 nearest codes are 4.9 (label 0), 5.1 and 5.3 (label 1): 2 of 3 agree
+    assert knn.agreement(np.array([[1.0, 0.0], [5.05, 0.0]])) == pytest.approx([1.0, 2 / 3])
     with pytest.raises(RuntimeError, match="labels"):
         NearestNeighbourSampler(3).fit(line).predict(line[:2])
     with pytest.raises(ValueError, match="more than k"):

@@ -268,10 +268,17 @@ class NearestNeighbourSampler:
         z = self.codes[start] + step * (self.codes[partner] - self.codes[start])
         return torch.from_numpy(z).float()
 
-    def predict(self, z: torch.Tensor | np.ndarray) -> np.ndarray:
+    def _labelled(self) -> KNeighborsClassifier:
         if self.classifier is None:
             raise RuntimeError("fit the NearestNeighbourSampler with labels to predict them")
-        return self.classifier.predict(_as_array(z))
+        return self.classifier
+
+    def predict(self, z: torch.Tensor | np.ndarray) -> np.ndarray:
+        return self._labelled().predict(_as_array(z))
+
+    def agreement(self, z: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Share of the k nearest codes that carry the majority label (1 inside a one-digit cluster)."""
+        return self._labelled().predict_proba(_as_array(z)).max(axis=1)
 
 
 @dataclass
