@@ -17,6 +17,7 @@ from vae.train import (
     load_images,
     load_model,
     loss_terms,
+    profile_config,
     profile_defaults,
     reconstruct,
     sample,
@@ -162,6 +163,16 @@ def test_training_records_the_curves(vae_run):
     assert trainer.history["val_loss"][-1][1] < trainer.history["val_loss"][0][1]
 
 
+def test_cosine_learning_rate_ends_at_zero_and_constant_stays(vae_run):
+    _, _, trainer = vae_run  # the smoke-sized run uses the constant rate: VAEConfig's default
+    assert trainer.optimizers["adam"].param_groups[0]["lr"] == pytest.approx(1e-3)
+    cosine = train(VAEConfig(model="ae", latent=4, epochs=2, width=4, batch_size=64, train_subset=128,
+                             lr_schedule="cosine"), progress=False)
+    assert cosine.optimizers["adam"].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="learning-rate schedule"):
+        VAEConfig(lr_schedule="step").resolved()
+
+
 def test_checkpoint_reloads_and_reconstructs(vae_run):
     config, path, trainer = vae_run
     again = train(config, path=path, progress=False)  # finished checkpoint: nothing to train
@@ -192,9 +203,12 @@ def test_mlp_vae_trains_on_bernoulli_pixels():
 
 
 def test_profiles_and_splits():
-    assert profile_defaults("full", "vae") == {"epochs": 20, "width": None, "batch_size": None, "train_subset": None}
+    assert profile_defaults("full", "vae") == {"epochs": 20, "width": None, "batch_size": None,
+                                               "lr_schedule": "constant", "train_subset": None}
     quick = profile_defaults("quick", "ae")
-    assert quick["width"] < 32 and quick["epochs"] >= 10
+    assert quick["width"] < 32 and quick["epochs"] >= 10 and quick["lr_schedule"] == "cosine"
+    assert profile_config("full", "vae", beta=1.2).batch_size == 256  # the seed's, filled in by resolved()
+    assert profile_config("quick", "ae", epochs=None).epochs == quick["epochs"]  # None keeps the default
     assert VAEConfig(model="vae").resolved().width == 32 and VAEConfig(model="vae").resolved().grad_clip == 1.0
     assert VAEConfig(model="natural-vae").resolved().image_size == 64
     assert eval_split("mnist5k") == "test" and eval_split("coco") == "validation"
