@@ -337,6 +337,20 @@ class Trainer:
         return self.history
 
 
+def add_hook(hooks: Mapping[int, Callable[[Trainer], None]] | None, every: int,
+             hook: Callable[[Trainer], None]) -> dict[int, Callable[[Trainer], None]]:
+    """``hooks`` (for :meth:`Trainer.run`) plus ``hook`` every ``every`` steps, run before one already there."""
+    merged = dict(hooks or {})
+    earlier = merged.get(every)
+
+    def both(run: Trainer) -> None:
+        hook(run)
+        earlier(run)
+
+    merged[every] = hook if earlier is None else both
+    return merged
+
+
 # --------------------------------------------------------------------------- run folders (the CLI's outputs)
 
 
