@@ -188,6 +188,14 @@ def test_checkpoint_reloads_and_reconstructs(vae_run):
     assert codes(model, test.x[:7]).shape == (7, 16)
 
 
+def test_user_hooks_run_beside_the_epoch_evaluation():
+    seen = []
+    config = VAEConfig(model="ae", latent=4, epochs=2, width=4, batch_size=64, train_subset=128)
+    trainer = train(config, progress=False, hooks={2: lambda run: seen.append((run.step, "val_recon" in run.history))})
+    assert seen == [(2, True), (4, True)]  # the user's epoch hook runs after the run's own evaluation
+    assert len(trainer.history["val_recon"]) == 2
+
+
 def test_autoencoder_has_no_kl_and_no_prior(tmp_path):
     trainer = train(VAEConfig(model="ae", latent=8, epochs=1, width=4, train_subset=128), progress=False)
     assert "val_kl" not in trainer.history and "beta" not in trainer.history

@@ -23,7 +23,7 @@ from torch import nn
 
 from utils.config import by_profile
 from utils.data import IndexBatches, chunks, dataset_info, load_dataset, to_float, to_uint8
-from utils.training import Trainer, autocast, load_checkpoint, pick_device, seed_everything, single_cpu_thread
+from utils.training import Trainer, add_hook, autocast, load_checkpoint, pick_device, seed_everything, single_cpu_thread
 from vae.losses import BETA_SCHEDULES, beta_at, gaussian_kl, sse_per_image
 from vae.models import DEFAULT_WIDTH, build_model, model_kind
 
@@ -283,23 +283,13 @@ def train(config: VAEConfig, path: str | Path | None = None, device: torch.devic
         for name, value in evaluate(model, val_data).items():
             run.record(f"val_{name}", value)
 
-    every = dict(hooks or {})
-    user_epoch_hook = every.pop(per_epoch, None)
-    every[per_epoch] = end_of_epoch if user_epoch_hook is None else _chain(end_of_epoch, user_epoch_hook)
+    every = add_hook(hooks, per_epoch, end_of_epoch)
     name = config.model + (f" beta {config.beta:g} {config.beta_schedule}" if model.variational else "")
     with single_cpu_thread(device):
         trainer.run(step, config.epochs * per_epoch, desc=f"{name} z{config.latent}",
                     log_every=min(10, per_epoch), checkpoint_every=5 * per_epoch, hooks=every, progress=progress)
     model.eval()
     return trainer
-
-
-def _chain(*hooks: Callable[[Trainer], None]) -> Callable[[Trainer], None]:
-    def run_all(run: Trainer) -> None:
-        for hook in hooks:
-            hook(run)
-
-    return run_all
 
 
 def epoch_curve(trainer: Trainer, name: str) -> list[tuple[float, float]]:
