@@ -1,6 +1,7 @@
 """A chapter's headline numbers, handed to ``make course``'s overview page.
 
-A notebook ends its results section with ``key_numbers(fid_wgan=..., test_loss=...)``.
+A notebook ends its results section with ``key_numbers(fid_wgan=..., test_loss=...)``;
+its tables are ``display(Markdown(markdown_table(header, rows)))``.
 Under ``python -m utils.course`` each notebook's numbers land in
 ``outputs/<notebook>.numbers.json`` and ``outputs/index.html`` shows them beside
 the run time; anywhere else (JupyterLab, Colab, nbval) the call only returns them.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 ENV_VAR = "COURSE_KEY_NUMBERS"
@@ -40,3 +42,10 @@ def key_numbers(**numbers) -> dict:
         tmp.write_text(json.dumps(recorded, indent=2))
         os.replace(tmp, path)
     return plain
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
+    """A Markdown table from a header row and data rows; cells are written with ``str``."""
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines)
