@@ -10,6 +10,7 @@ import torch
 
 from utils.data import load_dataset
 from utils.metrics import DigitClassifier, image_features, pcc
+from utils.report import markdown_table
 from vae.latent import (
     GaussianMixtureSampler,
     LatentVAEConfig,
@@ -20,7 +21,6 @@ from vae.latent import (
     encode_set,
     generation_scores,
     manifold_codes,
-    markdown_table,
     mean_loss,
     mid_gray_share,
     nearest_image_distance,

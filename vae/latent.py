@@ -28,6 +28,7 @@ from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 from utils.config import by_profile
 from utils.data import IndexBatches, chunks, load_dataset, to_float, to_uint8
 from utils.metrics import fid_from_features, image_features, inception_score
+from utils.report import markdown_table
 from utils.training import Trainer, pick_device, seed_everything, single_cpu_thread
 from vae.losses import elbo_loss
 from vae.mlp import MLPVAE
@@ -328,13 +329,6 @@ def generation_scores(real_features: np.ndarray, generated: Mapping[str, torch.T
         scores[name] = {"is": is_mean, "is_std": is_std, "fid": fid_from_features(real_features, fake),
                         "n": len(images)}
     return scores
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
-    """A Markdown table; cells are written with ``str``."""
-    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def distribution_table(counts: Mapping[str, torch.Tensor | np.ndarray | Sequence[int]],
