@@ -151,6 +151,19 @@ def test_pixelcnn_is_causal_in_raster_order():
     assert (prior(changed) - base).abs().sum(dim=1)[0, 2, 0] > 0
 
 
+def test_pixelcnn_sees_only_rows_above_within_its_receptive_field():
+    torch.manual_seed(0)
+    prior = GatedPixelCNN(num_codes=5, channels=8, layers=3, first_kernel=5, kernel=3).eval()
+    assert prior.rows_above == 2 + 2 * 1
+    maps = torch.randint(0, 5, (2, 12, 6))
+    full = prior(maps)
+    for i in (4, 7, 11):  # the crop that sampling uses gives the same logits for row i
+        cropped = prior(maps[:, i - prior.rows_above : i + 1])[:, :, -1]
+        assert torch.allclose(cropped, full[:, :, i], atol=1e-5)
+    too_short = prior(maps[:, 11 - prior.rows_above + 1 : 12])[:, :, -1]
+    assert not torch.allclose(too_short, full[:, :, 11], atol=1e-5)  # one row fewer changes them
+
+
 def test_pixelcnn_sampling_is_reproducible():
     prior = GatedPixelCNN(num_codes=6, channels=8, layers=2).eval()
     first = prior.sample(3, 4, 4, generator=torch.Generator().manual_seed(1))

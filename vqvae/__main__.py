@@ -23,6 +23,7 @@ from utils.metrics import ssim
 from utils.training import finish_run, pick_device, save_reconstructions_npz, save_samples_npz
 from vqvae.train import (
     PRIORS,
+    augmented_codes,
     code_nll,
     encode,
     load_bundle,
@@ -77,7 +78,8 @@ def train(args) -> int:
     train_images = load_images(vq_config.dataset, "train", device)
     test_images = load_images(vq_config.dataset, "test", device)
     train_codes, test_codes = encode(model, train_images), encode(model, test_images)
-    pixelcnn = train_pixelcnn(pixelcnn_config, vq, train_codes, test_codes, path=out / "pixelcnn.pt")
+    prior_codes = augmented_codes(model, train_images, settings.augment_copies, args.seed)
+    pixelcnn = train_pixelcnn(pixelcnn_config, vq, prior_codes, test_codes, path=out / "pixelcnn.pt")
     gan = train_code_gan(gan_config, vq, train_codes, path=out / "dcgan.pt")
     bundle = load_bundle(save_bundle(out / "model.pt", vq, pixelcnn, gan), device)
     recon_ssim = float(ssim(test_images.cpu(), reconstruct(model, test_images)).mean())

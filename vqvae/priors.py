@@ -152,6 +152,7 @@ class GatedPixelCNN(nn.Module):
     def __init__(self, num_codes: int, channels: int = 64, layers: int = 8, first_kernel: int = 7, kernel: int = 3):
         super().__init__()
         self.num_codes = num_codes
+        self.rows_above = first_kernel // 2 + (layers - 1) * (kernel // 2)  # the receptive field's height above
         self.embedding = nn.Embedding(num_codes, channels)
         self.layers = nn.ModuleList(
             [GatedMaskedConv(channels, first_kernel, "A")]
@@ -175,8 +176,8 @@ class GatedPixelCNN(nn.Module):
         device = self.embedding.weight.device
         indices = torch.zeros(n, height, width, dtype=torch.long, device=device)
         for i in range(height):
+            top = max(0, i - self.rows_above)  # rows further up, and all rows below, cannot reach row i
             for j in range(width):
-                # rows below i cannot influence row <= i: run only the rows needed so far
-                logits = self(indices[:, : i + 1])[:, :, i, j] / temperature
+                logits = self(indices[:, top : i + 1])[:, :, -1, j] / temperature
                 indices[:, i, j] = gumbel_max(logits, generator)
         return indices

@@ -21,7 +21,7 @@ import torch
 
 from utils.config import by_profile
 from utils.data import IndexBatches, chunks, load_dataset, to_float, to_uint8
-from utils.metrics import ssim
+from utils.metrics import random_affine, ssim
 from utils.training import (
     Trainer,
     autocast,
@@ -96,6 +96,8 @@ class ProfileSettings:
     vqvae: VQVAEConfig
     pixelcnn: PixelCNNConfig
     gan: CodeGANConfig = field(default_factory=CodeGANConfig)
+    augment_copies: int = 0  # moved copies of the training images whose code maps the PixelCNN also learns
+    temperature: float = 1.0  # PixelCNN sampling temperature
 
 
 def profile_settings(profile: str, dataset: str | None = None, seed: int = 0) -> ProfileSettings:
@@ -105,11 +107,15 @@ def profile_settings(profile: str, dataset: str | None = None, seed: int = 0) ->
     vq = by_profile(profile, smoke=dict(epochs=1), quick=dict(epochs=8), full=dict(epochs=30 if oasis else 20))
     if oasis:
         vq |= dict(batch_size=32, lr=1e-3)
-    pixelcnn = by_profile(profile, smoke=dict(epochs=1), quick=dict(epochs=12),
+    pixelcnn = by_profile(profile, smoke=dict(epochs=1, channels=16, layers=3),
+                          quick=dict(epochs=8, channels=48, layers=6),
                           full=dict(epochs=30, channels=128, layers=12) if oasis else dict(epochs=40))
-    gan = by_profile(profile, smoke=dict(steps=20), quick=dict(steps=1500), full=dict(steps=20000 if oasis else 6000))
+    gan = by_profile(profile, smoke=dict(steps=20, width=32, d_width=16), quick=dict(steps=1500, width=64, d_width=32),
+                     full=dict(steps=20000 if oasis else 6000))
     return ProfileSettings(VQVAEConfig(dataset=dataset, seed=seed, **vq).resolved(),
-                           PixelCNNConfig(seed=seed, **pixelcnn), CodeGANConfig(seed=seed, **gan))
+                           PixelCNNConfig(seed=seed, **pixelcnn), CodeGANConfig(seed=seed, **gan),
+                           augment_copies=by_profile(profile, smoke=0, quick=1, full=0 if oasis else 2),
+                           temperature=1.0)
 
 
 # --------------------------------------------------------------------------- data
@@ -219,12 +225,6 @@ def _chain(*hooks: Callable[[Trainer], None]) -> Callable[[Trainer], None]:
     return run_all
 
 
-def epoch_curve(trainer: Trainer, name: str) -> list[tuple[float, float]]:
-    """``[(epoch, value), ...]`` of an epoch-end metric, ready for ``utils.plotting.loss_curves``."""
-    per_epoch = trainer.config["steps_per_epoch"]
-    return [(step / per_epoch, value) for step, value in trainer.history.get(name, [])]
-
-
 @torch.no_grad()
 def evaluate_vqvae(model: VQVAE, images: torch.Tensor, data_variance: float) -> dict[str, float]:
     """Reconstruction loss (MSE / variance), code perplexity and codes used, over a whole split."""
@@ -263,6 +263,21 @@ def decode(model: VQVAE, indices: torch.Tensor) -> torch.Tensor:
 def reconstruct(model: VQVAE, images: torch.Tensor) -> torch.Tensor:
     """uint8 reconstructions (CPU), through the codes: ``decode(encode(x))``."""
     return decode(model, encode(model, images))
+
+
+def augmented_codes(model: VQVAE, images: torch.Tensor, copies: int, seed: int = 0) -> torch.Tensor:
+    """Code maps of ``images`` and of ``copies`` randomly rotated, scaled and shifted versions of them.
+
+    A prior fitted to 4,000 maps over-fits within a few epochs; slightly moved digits are still
+    digits, and their maps give it more to learn from (the augmentation of the course's classifier).
+    """
+    maps = [encode(model, images)]
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(copies):
+        moved = [to_uint8(random_affine(as_input(images[part]), generator, max_degrees=8.0, max_scale=0.08,
+                                        max_shift_px=1.5), (0.0, 1.0)) for part in chunks(len(images), EVAL_BATCH)]
+        maps.append(encode(model, torch.cat(moved)))
+    return torch.cat(maps)
 
 
 def code_counts(indices: torch.Tensor, num_codes: int) -> torch.Tensor:
