@@ -1,0 +1,140 @@
+"""``python -m vqvae train / sample / reconstruct`` and the OASIS set-up on a fixture of its real layout.
+
+The commands run in this process through ``run_cli`` (the exact ``__main__`` path); one real
+subprocess proves ``python -m vqvae`` itself works.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from image_fixtures import make_oasis_tree
+
+from utils.cli import run_cli
+from utils.data import load_dataset
+from vqvae.__main__ import main
+from vqvae.train import (
+    CodeGANConfig,
+    PixelCNNConfig,
+    encode,
+    load_images,
+    profile_settings,
+    train_code_gan,
+    train_pixelcnn,
+    train_vqvae,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exited:
+        run_cli(main, list(argv))
+    captured = capsys.readouterr()
+    return exited.value.code, captured.out, captured.err
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("vqvae_cli") / "run"
+    with pytest.raises(SystemExit) as exited:
+        run_cli(main, ["train", "--dataset", "mnist5k", "--profile", "smoke", "--epochs", "1", "--prior-epochs", "1",
+                       "--gan-steps", "5", "--out", str(folder)])
+    assert exited.value.code == 0
+    return folder
+
+
+def test_train_writes_the_run_folder(run):
+    assert {"model.pt", "vqvae.pt", "pixelcnn.pt", "dcgan.pt", "metrics.json", "samples.png"} <= {
+        p.name for p in run.iterdir()}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["dataset"] == "mnist5k" and metrics["num_codes"] == 128 and metrics["code_dim"] == 16
+    assert 0.3 < metrics["test_reconstruction_ssim"] <= 1.0  # one epoch already draws digits
+    assert 1.0 <= metrics["test_perplexity"] <= 128 and metrics["test_codes_used"] > 32  # restarts keep codes in use
+    assert 0 < metrics["pixelcnn_test_nll"] < np.log(128)  # better than a uniform guess
+    assert metrics["images_per_second"] > 0 and metrics["config"]["epochs"] == 1
+
+
+@pytest.mark.parametrize("prior", ["pixelcnn", "dcgan"])
+def test_sample_writes_decoded_maps(run, tmp_path, capsys, prior):
+    code, out, _ = cli(capsys, "sample", "--ckpt", str(run / "model.pt"), "-n", "7", "--prior", prior,
+                       "--out", str(tmp_path / "s.npz"), "--seed", "3")
+    assert code == 0 and f"7 samples of the {prior} prior" in out
+    with np.load(tmp_path / "s.npz") as saved:
+        assert saved["images"].dtype == np.uint8 and saved["images"].shape == (7, 28, 28)
+        assert "labels" not in saved and saved["images"].max() > 100  # strokes, not a blank page
+        first = saved["images"].copy()
+    cli(capsys, "sample", "--ckpt", str(run / "model.pt"), "-n", "7", "--prior", prior,
+        "--out", str(tmp_path / "again.npz"), "--seed", "3")
+    with np.load(tmp_path / "again.npz") as again:
+        assert np.array_equal(first, again["images"])  # the seed fixes the samples
+
+
+def test_reconstruct_keeps_the_canonical_test_order(run, tmp_path, capsys):
+    code, out, _ = cli(capsys, "reconstruct", "--ckpt", str(run / "model.pt"), "--dataset", "mnist5k",
+                       "--split", "test", "--out", str(tmp_path / "recon.npz"))
+    assert code == 0 and "mean SSIM" in out
+    test = load_dataset("mnist5k", "test").images[:, 0].numpy()
+    with np.load(tmp_path / "recon.npz") as saved:
+        assert np.array_equal(saved["originals"], test)
+        assert saved["reconstructions"].shape == test.shape and saved["reconstructions"].dtype == np.uint8
+        error = np.abs(saved["reconstructions"].astype(float) - test).mean()
+        assert error < np.abs(test.astype(float) - test.mean()).mean()  # closer than a constant image
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sample", "--ckpt", "MODEL", "-n", "4", "--out", "s.png"], "must end in .npz"),
+    (["sample", "--ckpt", "MODEL", "-n", "4", "--out", "s.npz", "--prior", "vae"], "invalid choice"),
+    (["sample", "--ckpt", "MODEL", "-n", "0", "--out", "s.npz"], "positive whole number"),
+    (["sample", "--ckpt", "no/such/model.pt", "-n", "4", "--out", "s.npz"], "no checkpoint"),
+    (["sample", "--ckpt", "VQVAE_PT", "-n", "4", "--out", "s.npz"], "not a vqvae checkpoint"),
+    (["reconstruct", "--ckpt", "MODEL", "--split", "validate", "--out", "r.npz"], "has no split 'validate'"),
+    (["train", "--dataset", "no_such_set", "--out", "run"], "unknown data set 'no_such_set'"),
+    (["train", "--epochs", "0", "--out", "run"], "positive whole number"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_arguments_exit_2_with_one_line(run, tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    argv = [str(run / "model.pt") if a == "MODEL" else str(run / "vqvae.pt") if a == "VQVAE_PT" else a for a in argv]
+    code, _, err = cli(capsys, *argv)
+    assert code == 2 and message in one_line(err)
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_python_dash_m_vqvae_runs(run, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "vqvae", "sample", "--ckpt", str(run / "model.pt"), "-n", "3", "--prior", "gan",
+         "--out", str(tmp_path / "s.npz")],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2 and "invalid choice: 'gan'" in one_line(result.stderr)
+
+
+def test_the_oasis_set_up_trains_on_the_oasis_folders(tmp_path, monkeypatch):
+    """Kaggle's OASIS layout through the registry: 256 px slices -> 64 x 64 maps of 512 codes, both priors."""
+    make_oasis_tree(tmp_path / "oasis")
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path))
+    settings = profile_settings("smoke", "oasis")
+    assert settings.vqvae.preset == "oasis" and settings.vqvae.decay == 0.99
+    vq = train_vqvae(replace(settings.vqvae, epochs=1), device="cpu", progress=False)
+    assert vq.step == 1 and vq.history["test_codes_used"]  # 4 train slices: one batch; 2 test slices evaluated
+    train_codes = encode(vq.modules["model"], load_images("oasis", "train"))
+    assert train_codes.shape == (4, 64, 64) and int(train_codes.max()) < 512
+    pixelcnn = train_pixelcnn(PixelCNNConfig(epochs=1, channels=8, layers=2), vq, train_codes, progress=False)
+    gan = train_code_gan(CodeGANConfig(steps=1, batch_size=2, width=32, d_width=8), vq, train_codes, progress=False)
+    assert pixelcnn.modules["prior"](train_codes[:1]).shape == (1, 512, 64, 64)
+    assert gan.modules["G"](torch.randn(1, 64)).shape == (1, 512, 64, 64)
+    assert pixelcnn.config["vqvae"]["preset"] == "oasis"  # a prior names the VQ-VAE it was fitted to
