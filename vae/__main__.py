@@ -72,7 +72,8 @@ def train(args) -> int:
     out = Path(args.out)
     beta = f", beta {config.beta:g} ({config.beta_schedule})" if MODELS[config.model].variational else ""
     print(f"{config.model} on {config.dataset} ({profile} profile): latent {config.latent}{beta}, width "
-          f"{config.width}, {config.epochs} epochs, batch {config.batch_size}, Adam {config.lr:g}")
+          f"{config.width}, {config.epochs} epochs, batch {config.batch_size}, "
+          f"Adam {config.lr:g} ({config.lr_schedule} rate)")
     trainer = train_model(config, path=out / "model.pt")
     model = trainer.modules["model"]
     split = eval_split(config.dataset)
@@ -80,9 +81,11 @@ def train(args) -> int:
     scores = evaluate(model, data)
     if model.variational:
         images = sample(model, 64, seed=0)
-    else:  # an AE has no prior: rows of 8 test images, each followed by a row of their reconstructions
-        recon = reconstruct(model, data, slice(0, 32))
-        images = torch.stack([data.images[:32].view(4, 8, *recon.shape[1:]), recon.view(4, 8, *recon.shape[1:])],
+    else:  # an AE has no prior: rows of 8 test images (spread over the split), each over their reconstructions
+        shown = torch.arange(0, len(data), max(1, len(data) // 32))[:32]
+        recon = reconstruct(model, data, shown.to(data.x.device))
+        rows = (len(shown) // 8, 8, *recon.shape[1:])
+        images = torch.stack([data.images[shown][: rows[0] * 8].view(rows), recon[: rows[0] * 8].view(rows)],
                              dim=1).flatten(0, 2)
     images_seen = round(trainer.step / trainer.config["steps_per_epoch"] * trainer.config["train_images"])
     metrics = {"model": config.model, "dataset": config.dataset, "profile": profile, "epochs": config.epochs,
