@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_checks import one_line, run_command
 from image_fixtures import make_oasis_tree
 
 from utils.cli import run_cli
@@ -34,23 +35,10 @@ from vqvae.train import (
 REPO = Path(__file__).resolve().parent.parent
 
 
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exited:
-        run_cli(main, list(argv))
-    captured = capsys.readouterr()
-    return exited.value.code, captured.out, captured.err
-
-
-def one_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    return lines[0]
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("vqvae_cli") / "run"
-    with pytest.raises(SystemExit) as exited:
+    with pytest.raises(SystemExit) as exited:  # module scope: no capsys, so run_cli itself
         run_cli(main, ["train", "--dataset", "mnist5k", "--profile", "smoke", "--epochs", "1", "--prior-epochs", "1",
                        "--gan-steps", "5", "--out", str(folder)])
     assert exited.value.code == 0
@@ -70,21 +58,21 @@ def test_train_writes_the_run_folder(run):
 
 @pytest.mark.parametrize("prior", ["pixelcnn", "dcgan"])
 def test_sample_writes_decoded_maps(run, tmp_path, capsys, prior):
-    code, out, _ = cli(capsys, "sample", "--ckpt", str(run / "model.pt"), "-n", "7", "--prior", prior,
+    code, out, _ = run_command(main, capsys, "sample", "--ckpt", str(run / "model.pt"), "-n", "7", "--prior", prior,
                        "--out", str(tmp_path / "s.npz"), "--seed", "3")
     assert code == 0 and f"7 samples of the {prior} prior" in out
     with np.load(tmp_path / "s.npz") as saved:
         assert saved["images"].dtype == np.uint8 and saved["images"].shape == (7, 28, 28)
         assert "labels" not in saved and saved["images"].max() > 100  # strokes, not a blank page
         first = saved["images"].copy()
-    cli(capsys, "sample", "--ckpt", str(run / "model.pt"), "-n", "7", "--prior", prior,
+    run_command(main, capsys, "sample", "--ckpt", str(run / "model.pt"), "-n", "7", "--prior", prior,
         "--out", str(tmp_path / "again.npz"), "--seed", "3")
     with np.load(tmp_path / "again.npz") as again:
         assert np.array_equal(first, again["images"])  # the seed fixes the samples
 
 
 def test_reconstruct_keeps_the_canonical_test_order(run, tmp_path, capsys):
-    code, out, _ = cli(capsys, "reconstruct", "--ckpt", str(run / "model.pt"), "--dataset", "mnist5k",
+    code, out, _ = run_command(main, capsys, "reconstruct", "--ckpt", str(run / "model.pt"), "--dataset", "mnist5k",
                        "--split", "test", "--out", str(tmp_path / "recon.npz"))
     assert code == 0 and "mean SSIM" in out
     test = load_dataset("mnist5k", "test").images[:, 0].numpy()
@@ -109,7 +97,7 @@ def test_reconstruct_keeps_the_canonical_test_order(run, tmp_path, capsys):
 def test_bad_arguments_exit_2_with_one_line(run, tmp_path, capsys, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)
     argv = [str(run / "model.pt") if a == "MODEL" else str(run / "vqvae.pt") if a == "VQVAE_PT" else a for a in argv]
-    code, _, err = cli(capsys, *argv)
+    code, _, err = run_command(main, capsys, *argv)
     assert code == 2 and message in one_line(err)
     assert not any(tmp_path.iterdir())  # nothing written
 

@@ -112,7 +112,3 @@ class VQVAE(nn.Module):
     def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
         """Images (floats, about ``[0, 1]``) from code-index maps."""
         return self.decoder(self.quantizer.lookup(indices))
-
-    def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
-        """Images from code *vectors* (B x D x h x w): a one-hot or soft map times the codebook, for instance."""
-        return self.decoder(codes)

@@ -11,7 +11,6 @@ configuration holds the VQ-VAE's, so a prior checkpoint never pairs with another
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -108,13 +107,13 @@ def profile_settings(profile: str, dataset: str | None = None, seed: int = 0) ->
     if oasis:
         vq |= dict(batch_size=32, lr=1e-3)
     pixelcnn = by_profile(profile, smoke=dict(epochs=1, channels=16, layers=3),
-                          quick=dict(epochs=8, channels=48, layers=6),
+                          quick=dict(epochs=6, channels=48, layers=6),
                           full=dict(epochs=30, channels=128, layers=12) if oasis else dict(epochs=40))
     gan = by_profile(profile, smoke=dict(steps=20, width=32, d_width=16), quick=dict(steps=1500, width=64, d_width=32),
                      full=dict(steps=20000 if oasis else 6000))
     return ProfileSettings(VQVAEConfig(dataset=dataset, seed=seed, **vq).resolved(),
                            PixelCNNConfig(seed=seed, **pixelcnn), CodeGANConfig(seed=seed, **gan),
-                           augment_copies=by_profile(profile, smoke=0, quick=1, full=0 if oasis else 2),
+                           augment_copies=by_profile(profile, smoke=0, quick=3, full=0 if oasis else 2),
                            temperature=1.0)
 
 
@@ -168,8 +167,7 @@ def make_vqvae_trainer(config: VQVAEConfig, train_images: torch.Tensor, path: st
 
 
 def train_vqvae(config: VQVAEConfig, path: str | Path | None = None, device: torch.device | str | None = None,
-                resume: bool = True, progress: bool = True,
-                hooks: Mapping[int, Callable[[Trainer], None]] | None = None) -> Trainer:
+                resume: bool = True, progress: bool = True) -> Trainer:
     """Train (or, from a finished checkpoint at ``path``, just load) the VQ-VAE.
 
     History: per batch (every 10 steps) ``loss``, ``reconstruction``, ``commitment``, ``perplexity``
@@ -208,21 +206,11 @@ def train_vqvae(config: VQVAEConfig, path: str | Path | None = None, device: tor
         run.record("restarts", model.quantizer.restarts)
 
     per_epoch = trainer.config["steps_per_epoch"]
-    every = {**(hooks or {})}
-    every[per_epoch] = _chain(end_of_epoch, every[per_epoch]) if per_epoch in every else end_of_epoch
     with single_cpu_thread(device):
         trainer.run(step, config.epochs * per_epoch, desc=f"VQ-VAE {config.dataset}", log_every=min(10, per_epoch),
-                    checkpoint_every=per_epoch, hooks=every, progress=progress)
+                    checkpoint_every=per_epoch, hooks={per_epoch: end_of_epoch}, progress=progress)
     model.eval()
     return trainer
-
-
-def _chain(*hooks: Callable[[Trainer], None]) -> Callable[[Trainer], None]:
-    def run_all(run: Trainer) -> None:
-        for hook in hooks:
-            hook(run)
-
-    return run_all
 
 
 @torch.no_grad()
