@@ -75,7 +75,7 @@ class VAEConfig:
         )
 
 
-def profile_defaults(profile: str, model: str) -> dict[str, int | None]:
+def profile_defaults(profile: str, model: str) -> dict[str, int | str | None]:
     """Epochs, width, batch size and training subset of a profile (``None``: the published value).
 
     ``full`` is the published set-up (20 epochs, the seed's widths and batches).  On two CPU cores ``quick``
