@@ -6,7 +6,6 @@ every ``n_critic``-th of them, as in the seed set-up (n_critic = 5 for all three
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,7 +38,6 @@ class GanConfig:
     lr: float = 2e-4
     betas: tuple[float, float] = (0.0, 0.9)
     lr_decay: str = "constant"  # or "linear": lr * (1 - iteration / iters), as Gulrajani et al.'s WGAN-GP code
-    ema: float = 0.0  # > 0: sample from an exponential moving average of G's weights with this decay per G update
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -104,16 +102,12 @@ class GanRun:
         if self.device.type == "cuda":
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
-        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if config.ema else None
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=config.betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=config.betas)
         self.scaler = torch.amp.GradScaler("cuda", enabled=uses_float16(self.device))
         self.batches = IndexBatches(len(self.images), config.batch_size, seed=config.seed)
         trainer_config = {**config.for_trainer(), "image_channels": data.image_shape[0]}
-        modules = {"G": self.generator, "D": self.discriminator}
-        if self.generator_ema is not None:
-            modules["G_ema"] = self.generator_ema
-        self.trainer = Trainer(modules, {"G": self.opt_g, "D": self.opt_d},
+        self.trainer = Trainer({"G": self.generator, "D": self.discriminator}, {"G": self.opt_g, "D": self.opt_d},
                                trainer_config, path=path, extras={"scaler": self.scaler})
         self.g_loss = torch.zeros((), device=self.device)
 
@@ -137,7 +131,6 @@ class GanRun:
         losses = self.discriminator_step(self.images[self.batches(step)])
         if (step + 1) % self.config.n_critic == 0:
             self.g_loss = self.generator_step(self.config.batch_size)
-            self.update_ema()
         self.scaler.update()
         return {**losses, "g_loss": self.g_loss}
 
@@ -170,21 +163,6 @@ class GanRun:
         requires_grad(self.discriminator, True)
         return loss.detach()
 
-    @torch.no_grad()
-    def update_ema(self) -> None:
-        """Move the averaged generator towards G; batch-norm statistics are copied as they are."""
-        if self.generator_ema is None:
-            return
-        for averaged, current in zip(self.generator_ema.parameters(), self.generator.parameters(), strict=True):
-            averaged.lerp_(current, 1 - self.config.ema)
-        for averaged, current in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
-            averaged.copy_(current)
-
-    @property
-    def sampler(self) -> nn.Module:
-        """The generator that makes the samples: the weight average when ``config.ema`` is set, else G."""
-        return self.generator_ema if self.generator_ema is not None else self.generator
-
     # ----- the run
     def train(self, hooks: dict[int, Callable[[Trainer], None]] | None = None, progress: bool = True,
               log_every: int = 10, checkpoint_every: int | None = 1000) -> dict:
@@ -196,7 +174,7 @@ class GanRun:
         """``n`` generated images, uint8 ``N x C x H x W`` on the CPU (fixed by ``seed`` if given)."""
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         z = torch.randn(n, self.config.z_dim, generator=generator)
-        return decode(self.sampler, z)
+        return decode(self.generator, z)
 
 
 @torch.no_grad()
@@ -254,7 +232,7 @@ def lerp(start: torch.Tensor, end: torch.Tensor, t: float) -> torch.Tensor:
 
 
 def load_generator(path: str | Path, device: str | torch.device | None = None) -> tuple[nn.Module, GanConfig]:
-    """The generator of a checkpoint (its weight average if it kept one), ready to sample, and its configuration."""
+    """The generator of a checkpoint, ready to sample, and the configuration it was trained with."""
     state = load_checkpoint(path, map_location="cpu")
     saved = dict(state.get("config", {}))
     image_channels = saved.pop("image_channels", None)
@@ -262,5 +240,5 @@ def load_generator(path: str | Path, device: str | torch.device | None = None) -
         raise ValueError(f"{path} is not a GAN checkpoint (no generator in it)")
     config = GanConfig(**{**saved, "betas": tuple(saved["betas"])})
     generator, _ = build_gan(config.architecture, config.z_dim, config.channels, image_channels)
-    generator.load_state_dict(state["modules"]["G_ema" if config.ema else "G"])
+    generator.load_state_dict(state["modules"]["G"])
     return generator.to(pick_device(device)), config

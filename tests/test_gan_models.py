@@ -153,15 +153,3 @@ def test_linear_learning_rate_decay_reaches_zero_at_the_end():
                   data=toy_digits(16)).learning_rate(500) == 2e-4
     with pytest.raises(ValueError, match="unknown lr_decay"):
         GanConfig(loss="lsgan", lr_decay="cosine")
-
-
-def test_the_weight_average_follows_the_generator():
-    config = GanConfig(loss="lsgan", dataset="toy", iters=3, batch_size=8, n_critic=1, z_dim=8, channels=8, ema=0.5)
-    run = GanRun(config, device="cpu", data=toy_digits(16))
-    before = [p.clone() for p in run.generator.parameters()]
-    run.step(0)
-    for start, now, average in zip(before, run.generator.parameters(), run.sampler.parameters(), strict=True):
-        assert torch.allclose(average, 0.5 * start + 0.5 * now)  # decay 0.5: halfway after one G update
-    assert run.sampler is run.generator_ema and not any(p.requires_grad for p in run.sampler.parameters())
-    assert GanRun(GanConfig(loss="lsgan", dataset="toy", z_dim=8, channels=8), device="cpu",
-                  data=toy_digits(16)).sampler is not None
