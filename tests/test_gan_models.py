@@ -115,12 +115,13 @@ def test_generator_is_updated_every_n_critic_iterations():
     assert not all(torch.equal(a, b) for a, b in zip(start, run.generator.parameters(), strict=True))
 
 
-def test_profiles_pick_the_seed_set_up_in_full():
-    full = gan_config("wgan-gp", "full", dataset="mnist5k")
-    set_up = (full.architecture, full.batch_size, full.n_critic, full.iters, full.z_dim)
-    assert set_up == ("resnet", 256, 5, 30_000, 128)
-    assert (full.lr, full.betas) == (2e-4, (0.0, 0.9))
-    assert gan_config("vanilla", "smoke").architecture == "digits"
+@pytest.mark.parametrize("loss", ["vanilla", "lsgan", "wgan-gp"])
+def test_profiles_pick_the_seed_set_up_in_full(loss):
+    full = gan_config(loss, "full")
+    set_up = (full.dataset, full.architecture, full.batch_size, full.n_critic, full.iters, full.z_dim, full.channels)
+    assert set_up == ("cub", "resnet", 256, 5, 30_000, 128, 128)
+    assert (full.lr, full.betas, full.lr_decay) == (2e-4, (0.0, 0.9), "constant")
+    assert gan_config(loss, "smoke").architecture == gan_config(loss, "quick").architecture == "digits"
 
 
 def test_bilinear_grid_hits_the_corners_and_contains_the_seed_grid():
