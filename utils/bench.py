@@ -90,11 +90,91 @@ def _mlp_vae_case(conditional: bool, hidden: int, latent: int):
     return build
 
 
+def _gan_case(loss: str):
+    def build(device: torch.device, options: dict):
+        from gan.train import GanRun, gan_config
+
+        config = gan_config(loss, "quick")
+        run = GanRun(config, device=device, data=load_dataset(EMBEDDED, "train"))
+        steps = [0]
+
+        def step(x: torch.Tensor, y: torch.Tensor) -> None:  # one critic update, G every n_critic, as GanRun.step
+            run.discriminator_step(x)
+            steps[0] += 1
+            if steps[0] % config.n_critic == 0:
+                run.generator_step(config.batch_size)
+            run.scaler.update()
+
+        @torch.no_grad()
+        def sample(n: int) -> torch.Tensor:
+            return run.generator(run.noise(n))
+
+        return step, sample, torch.nn.ModuleList([run.generator, run.discriminator])
+
+    return build
+
+
+def _conv_ae_case(model_name: str, latent: int):
+    def build(device: torch.device, options: dict):
+        from vae.train import loss_terms, make_model, profile_config
+
+        config = profile_config("quick", model_name, latent=latent)
+        model = make_model(config, (1, 28, 28)).to(device)
+        update = _adam_step(model, config.lr)
+
+        def step(x: torch.Tensor, y: torch.Tensor) -> None:
+            _, recon, kl = loss_terms(model, x)
+            update((recon if kl is None else recon + config.beta * kl).mean())
+
+        @torch.no_grad()
+        def sample(n: int) -> torch.Tensor:
+            return model.decode(torch.randn(n, config.latent, device=device))
+
+        return step, sample, model
+
+    return build
+
+
+def _vqvae_case():
+    def build(device: torch.device, options: dict):
+        from vqvae.losses import vqvae_loss
+        from vqvae.train import VQVAEConfig, build_vqvae
+
+        config = VQVAEConfig().resolved()
+        model = build_vqvae(config).to(device)
+        update = _adam_step(model, config.lr)
+        with torch.no_grad():
+            map_shape = model(torch.zeros(1, 1, 28, 28, device=device))[1].indices.shape[1:]
+
+        def step(x: torch.Tensor, y: torch.Tensor) -> None:
+            with autocast(device):
+                x_hat, quantized = model(x)
+            variance = 0.1  # about the digits' pixel variance (the loss divides the reconstruction error by it)
+            losses = vqvae_loss(x_hat.float(), x, quantized.codebook_loss.float(),
+                                quantized.commitment_loss.float(), config.beta, variance)
+            update(losses["loss"])
+
+        @torch.no_grad()
+        def sample(n: int) -> torch.Tensor:  # decoding code maps (a prior's own sampling cost comes on top)
+            codes = torch.randint(0, model.quantizer.num_codes, (n, *map_shape), device=device)
+            return model.decode_indices(codes)
+
+        return step, sample, model
+
+    return build
+
+
 CASES: dict[str, Case] = {
     "mlp_vae": Case("mlp_vae", "MLP VAE 784-400-2 (chapter 04)", 128, (0.0, 1.0),
                     _mlp_vae_case(False, 400, 2), single_thread=True),
     "cvae": Case("cvae", "CVAE 794-500-2 (chapter 05)", 128, (0.0, 1.0),
                  _mlp_vae_case(True, 500, 2), single_thread=True),
+    "conv_ae": Case("conv_ae", "the seed's conv AE, latent 128, quick width 8 (chapter 02)", 32, (0.0, 1.0),
+                    _conv_ae_case("ae", 128), single_thread=True, conv=True),
+    "gan": Case("gan", "digit WGAN-GP, quick set-up (chapter 01)", 64, (-1.0, 1.0), _gan_case("wgan-gp"),
+                single_thread=True, conv=True),
+    "vqvae": Case("vqvae", "digit VQ-VAE, quick set-up (chapter 06)", 64, (0.0, 1.0), _vqvae_case(),
+                  single_thread=True, conv=True),
 }
 
 
@@ -188,12 +268,28 @@ def dataloader_rate(case: Case, step: StepFn, images: torch.Tensor, labels: torc
 
 
 def flops_per_image(step: StepFn, x: torch.Tensor, y: torch.Tensor) -> float:
-    """FLOPs of one training step (forward, backward, optimiser) per image, counted by torch."""
-    from torch.utils.flop_counter import FlopCounterMode
+    """FLOPs of one training step (forward, backward, optimiser) per image, counted by torch's FLOP formulas.
 
-    with FlopCounterMode(display=False) as counter:
+    A plain dispatch mode with ``torch.utils.flop_counter``'s registry: ``FlopCounterMode`` itself tracks
+    modules with autograd hooks that ``autograd.grad`` (the WGAN-GP penalty) refuses.
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class Counter(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                self.total += formula(*args, **kwargs, out_val=out)
+            return out
+
+    with Counter() as counter:
         step(x, y)
-    return counter.get_total_flops() / len(x)
+    return counter.total / len(x)
 
 
 def matmul_flops_per_second(device: torch.device, size: int = 1024, repeats: int = 10,
