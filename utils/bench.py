@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -75,7 +76,7 @@ def _mlp_vae_case(conditional: bool, hidden: int, latent: int):
         update = _adam_step(model)
 
         def step(x: torch.Tensor, y: torch.Tensor) -> None:
-            with autocast(device, options.get("amp", False)):
+            with autocast(device):
                 logits, mu, logvar = model(x, y if conditional else None)
             update(elbo_loss(logits.float(), x, mu.float(), logvar.float())["loss"])
 
@@ -375,13 +376,16 @@ def format_table(rows: Sequence[dict]) -> str:
     return "\n".join(text)
 
 
-def variants_for(device: torch.device, args: argparse.Namespace) -> list[dict]:
+def variants_for(device: torch.device, args: argparse.Namespace, case: Case) -> list[dict]:
+    """float32 first; on CUDA then each requested speed-up added in turn (channels-last only for conv models)."""
     variants = [{}]
     if device.type == "cuda":
-        if args.amp or args.channels_last:
-            variants.append({"amp": args.amp, "channels_last": args.channels_last})
-        if args.compile:
-            variants.append({"amp": args.amp, "channels_last": args.channels_last, "compile": True})
+        current: dict = {}
+        for flag, wanted in (("amp", args.amp), ("channels_last", args.channels_last and case.conv),
+                             ("compile", args.compile)):
+            if wanted:
+                current = {**current, flag: True}
+                variants.append(current)
     return variants
 
 
@@ -410,12 +414,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     rows = []
     for name in args.cases or list(CASES):
-        for variant in variants_for(device, args):
+        for variant in variants_for(device, args, CASES[name]):
             print(f"{name} [{variant_label(variant)}] ...", flush=True)
             command = [sys.executable, "-m", "utils.bench", "--one", name, "--device", str(device),
                        "--seconds", str(args.seconds), "--warmup", str(args.warmup), "--workers", str(args.workers),
                        "--variant", json.dumps(variant)]
-            done = subprocess.run(command, capture_output=True, text=True)
+            # the families' own switches (utils.training.autocast / use_channels_last) follow the variant
+            env = {**os.environ, "COURSE_AMP": "1" if variant.get("amp") else "0",
+                   "COURSE_CHANNELS_LAST": "1" if variant.get("channels_last") else "0"}
+            done = subprocess.run(command, capture_output=True, text=True, env=env)
             if done.returncode != 0:
                 print(f"  failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
                 continue

@@ -77,9 +77,21 @@ def single_cpu_thread(device: torch.device | str) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _switched_on(variable: str) -> bool:
+    return os.environ.get(variable, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def use_channels_last(device: torch.device | str) -> bool:
+    """Conv models take channels-last tensors on CUDA (faster convolutions); ``COURSE_CHANNELS_LAST=0`` turns it off."""
+    return torch.device(device).type == "cuda" and _switched_on("COURSE_CHANNELS_LAST")
+
+
 def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
-    """Mixed precision on CUDA (bfloat16 where supported, else float16); a no-op elsewhere."""
-    if not enabled or device.type != "cuda":
+    """Mixed precision on CUDA (bfloat16 where supported, else float16); a no-op elsewhere.
+
+    ``COURSE_AMP=0`` in the environment turns it off everywhere (float32 runs, and the benchmark's baseline).
+    """
+    if not enabled or device.type != "cuda" or not _switched_on("COURSE_AMP"):
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.autocast(device_type="cuda", dtype=dtype)

@@ -23,7 +23,16 @@ from torch import nn
 
 from utils.config import by_profile
 from utils.data import IndexBatches, chunks, dataset_info, load_dataset, to_float, to_uint8
-from utils.training import Trainer, add_hook, autocast, load_checkpoint, pick_device, seed_everything, single_cpu_thread
+from utils.training import (
+    Trainer,
+    add_hook,
+    autocast,
+    load_checkpoint,
+    pick_device,
+    seed_everything,
+    single_cpu_thread,
+    use_channels_last,
+)
 from vae.losses import BETA_SCHEDULES, beta_at, gaussian_kl, sse_per_image
 from vae.models import DEFAULT_WIDTH, build_model, model_kind
 
@@ -146,7 +155,7 @@ def load_images(dataset: str, split: str, model: str, image_size: int | None = N
     if image_size:
         data = data.resized(image_size)
     x = to_float(data.images, model_kind(model).value_range).to(device)
-    if torch.device(device).type == "cuda" and model != "mlp-vae":
+    if use_channels_last(device) and model != "mlp-vae":
         x = x.contiguous(memory_format=torch.channels_last)
     return Images(x, data.images, data.labels, data.classes, split)
 
@@ -210,7 +219,7 @@ def make_trainer(config: VAEConfig, data: Images, path: str | Path | None = None
     device = pick_device(device)
     seed_everything(config.seed)
     model = make_model(config, data.image_shape).to(device)
-    if device.type == "cuda" and config.model != "mlp-vae":
+    if use_channels_last(device) and config.model != "mlp-vae":
         model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported())
