@@ -19,7 +19,15 @@ from gan.losses import get_loss, gradient_penalty
 from gan.models import build_gan
 from utils.config import by_profile, default_dataset
 from utils.data import ImageSet, IndexBatches, chunks, load_dataset, to_float, to_uint8
-from utils.training import Trainer, autocast, load_checkpoint, pick_device, seed_everything, single_cpu_thread
+from utils.training import (
+    Trainer,
+    autocast,
+    load_checkpoint,
+    pick_device,
+    seed_everything,
+    single_cpu_thread,
+    use_channels_last,
+)
 
 FULL_DATASET = "cub"
 LR_DECAYS = ("constant", "linear")
@@ -105,7 +113,7 @@ class GanRun:
                                                        data.image_shape[0], config.d_channels)
         self.generator.to(self.device)
         self.discriminator.to(self.device)
-        if self.device.type == "cuda":
+        if use_channels_last(self.device):
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=config.betas)
@@ -119,7 +127,7 @@ class GanRun:
 
     def _on_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device)
-        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else x
+        return x.contiguous(memory_format=torch.channels_last) if use_channels_last(self.device) else x
 
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.config.z_dim, device=self.device)
