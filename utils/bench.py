@@ -426,7 +426,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if done.returncode != 0:
                 print(f"  failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
                 continue
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            print(f"  {row['in_memory_images_per_s']:.0f} img/s in memory, {row['dataloader_images_per_s']:.0f} "
+                  f"through the DataLoader ({row['ratio']:.2f}x)", flush=True)
     print()
     print(format_table(rows))
     cpu_peak = rows[0]["matmul_flops_per_s"] if rows else math.nan
