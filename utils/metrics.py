@@ -13,6 +13,7 @@ All image arguments are uint8 tensors ``N x C x H x W`` (``utils.data.to_uint8``
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import os
 import pickle
@@ -24,8 +25,11 @@ import urllib.request
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from unittest import mock
 
+import cleanfid.fid
 import numpy as np
+import scipy.linalg
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -488,12 +492,37 @@ def image_features(
         return np.concatenate([extract(prepare(images[part])).cpu().numpy() for part in parts])
 
 
+class _SqrtmWithDisp:
+    """``scipy.linalg`` as clean-fid 0.1.35 calls it: ``sqrtm(A, disp=False)`` returning ``(root, error)``.
+
+    SciPy deprecated ``disp`` in 1.16 and later releases dropped it (seen with the SciPy of a CUDA
+    image: ``sqrtm() got an unexpected keyword argument 'disp'``); clean-fid still passes it.
+    """
+
+    def __getattr__(self, name: str):
+        return getattr(scipy.linalg, name)
+
+    @staticmethod
+    def sqrtm(matrix, disp: bool = True, **options):
+        root = scipy.linalg.sqrtm(matrix, **options)
+        if disp:
+            return root
+        error = np.linalg.norm(root @ root - matrix, "fro") / max(np.linalg.norm(matrix, "fro"), 1e-300)
+        return root, error
+
+
+def sqrtm_takes_disp() -> bool:
+    return "disp" in inspect.signature(scipy.linalg.sqrtm).parameters
+
+
 @contextlib.contextmanager
 def _frechet_setting(feature_dim: int) -> Iterator[None]:
-    """Quiet, fast matrix square roots for clean-fid's Frechet distance."""
+    """Quiet, fast matrix square roots for clean-fid's Frechet distance, on any SciPy."""
     # small matrices: one BLAS thread is several times faster on a busy machine (threads wait on each other)
     threads = threadpool_limits(1) if feature_dim <= 512 else contextlib.nullcontext()
-    with threads, warnings.catch_warnings():
+    linalg = contextlib.nullcontext() if sqrtm_takes_disp() else mock.patch.object(cleanfid.fid, "linalg",
+                                                                                   _SqrtmWithDisp())
+    with threads, linalg, warnings.catch_warnings():
         warnings.filterwarnings("ignore", "The `disp` argument is deprecated", DeprecationWarning)  # clean-fid's call
         yield
 

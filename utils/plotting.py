@@ -10,6 +10,7 @@ arrays of ``samples.npz``; gray and RGB both work.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from PIL import Image
 from torchvision.utils import make_grid
 
 History = Mapping[str, Sequence]  # metric name -> list of (step, value), as utils.training records it
@@ -26,6 +28,21 @@ PAD_VALUE = 255
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def grid_png(images: torch.Tensor, nrow: int = 8, scale: int = 2, padding: int = 2) -> bytes:
+    """uint8 ``N x C x H x W`` (or ``C x H x W``) -> PNG bytes of a grid, upscaled ``scale`` times (nearest)."""
+    if images.dim() == 3:
+        images = images.unsqueeze(0)
+    grid = make_grid(images.detach().cpu(), nrow=nrow, padding=padding, pad_value=255)
+    picture = Image.fromarray(grid.permute(1, 2, 0).numpy())
+    if scale != 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 
 
 def _figure(ax: Axes | None, figsize: tuple[float, float], projection: str | None = None) -> tuple[Figure, Axes]:

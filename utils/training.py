@@ -120,14 +120,15 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
     np.random.set_state(
         {
             "bit_generator": "MT19937",
-            "state": {"key": numpy["key"].numpy().astype(np.uint32), "pos": numpy["pos"]},
+            "state": {"key": numpy["key"].cpu().numpy().astype(np.uint32), "pos": numpy["pos"]},
             "has_gauss": numpy["has_gauss"],
             "gauss": numpy["gauss"],
         }
     )
-    torch.set_rng_state(state["torch"])
+    # a checkpoint loaded with map_location="cuda" brings these back on the GPU; RNG states live on the CPU
+    torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def _as_tuples(value: Any) -> Any:
@@ -426,7 +427,7 @@ def finish_run(out_dir: str | Path, trainer: Trainer, images_seen: int, metrics:
     }
     write_json(out_dir / "metrics.json", summary)
     if samples is not None:
-        from utils.widgets import grid_png
+        from utils.plotting import grid_png  # matplotlib only when a run writes pictures
 
         (out_dir / "samples.png").write_bytes(grid_png(samples, nrow=nrow, scale=1))
     return summary

@@ -7,28 +7,13 @@ outputs, and a changed picture is visible as a changed ``src`` in a browser test
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Mapping
 
 import ipywidgets as widgets
 import torch
-from PIL import Image
-from torchvision.utils import make_grid
 
 from utils.data import ImageSet
-
-
-def grid_png(images: torch.Tensor, nrow: int = 8, scale: int = 2, padding: int = 2) -> bytes:
-    """uint8 ``N x C x H x W`` (or ``C x H x W``) -> PNG bytes of a grid, upscaled ``scale`` times (nearest)."""
-    if images.dim() == 3:
-        images = images.unsqueeze(0)
-    grid = make_grid(images.detach().cpu(), nrow=nrow, padding=padding, pad_value=255)
-    picture = Image.fromarray(grid.permute(1, 2, 0).numpy())
-    if scale != 1:
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
+from utils.plotting import grid_png  # noqa: F401  (re-exported: explorers and tests use it from here)
 
 
 def image_widget(images: torch.Tensor, nrow: int = 8, scale: int = 2) -> widgets.Image:
