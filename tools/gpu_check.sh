@@ -28,7 +28,7 @@ step vae-natural $PY -m vae train --model natural-vae --profile full --dataset s
 step cvae        $PY -m cvae train --profile full --dataset mnist5k --epochs 3 --out "$OUT_DIR/cvae"
 step vqvae       $PY -m vqvae train --profile full --dataset mnist5k --epochs 2 --prior-epochs 1 --gan-steps 100 --out "$OUT_DIR/vqvae"
 step vqvae-samp  $PY -m vqvae sample --ckpt "$OUT_DIR/vqvae/model.pt" -n 64 --prior dcgan --out "$OUT_DIR/vqvae/samples.npz"
-step unit-tests  $PY -m pytest -q -p no:nbval -x tests/test_gan_models.py tests/test_gan_losses.py tests/test_vae.py tests/test_vqvae.py tests/test_cvae.py tests/test_training.py
+step unit-tests  $PY -m pytest -q -p no:nbval tests/test_gan_models.py tests/test_gan_losses.py tests/test_vae.py tests/test_vqvae.py tests/test_cvae.py tests/test_training.py
 [ "${BENCH:-1}" = 0 ] || step bench $PY -m utils.bench --amp --channels-last --compile --seconds 2 --json "$OUT_DIR/bench.json"
 [ "${BENCH:-1}" = 0 ] || cat "$OUT_DIR/bench.log"
 exit $failed
