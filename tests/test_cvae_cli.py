@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_checks import one_line, run_command
 
 from cvae.__main__ import main
 from utils.cli import run_cli
@@ -21,16 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exited:
-        run_cli(main, list(argv))
-    captured = capsys.readouterr()
-    return exited.value.code, captured.out, captured.err
-
-
-def one_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    return lines[0]
+    return run_command(main, capsys, *argv)
 
 
 @pytest.fixture(scope="module")
