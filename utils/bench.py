@@ -94,8 +94,10 @@ def _mlp_vae_case(conditional: bool, hidden: int, latent: int):
 
 def _gan_case(loss: str, profile: str = "quick"):
     def build(device: torch.device, options: dict, data: ImageSet):
+        import gan.train
         from gan.train import GanRun, gan_config
 
+        gan.train.AMP = bool(options.get("amp"))  # measure AMP even where the family leaves it off
         config = gan_config(loss, profile)
         run = GanRun(config, device=device, data=data)
         steps = [0]
@@ -118,8 +120,10 @@ def _gan_case(loss: str, profile: str = "quick"):
 
 def _conv_ae_case(model_name: str, latent: int, profile: str = "quick"):
     def build(device: torch.device, options: dict, data: ImageSet):
+        import vae.train
         from vae.train import loss_terms, make_model, profile_config
 
+        vae.train.AMP = bool(options.get("amp"))  # measure AMP even where the family leaves it off
         config = profile_config(profile, model_name, latent=latent)
         model = make_model(config, data.image_shape).to(device)
         update = _adam_step(model, config.lr)
