@@ -19,6 +19,7 @@ from vqvae.losses import (
 from vqvae.models import PRESETS, VQVAE
 from vqvae.priors import CodeDiscriminator, CodeGenerator, GatedPixelCNN, gumbel_max, upsampling_steps
 from vqvae.quantizer import VectorQuantizer
+from vqvae.train import sample_pixelcnn, sampling_labels
 
 
 def test_straight_through_passes_the_gradient_unchanged():
@@ -170,6 +171,59 @@ def test_pixelcnn_sampling_is_reproducible():
     again = prior.sample(3, 4, 4, generator=torch.Generator().manual_seed(1))
     assert first.shape == (3, 4, 4) and first.dtype == torch.long and torch.equal(first, again)
     assert first.min() >= 0 and first.max() < 6
+
+
+def test_class_conditional_pixelcnn_is_still_causal_and_uses_its_label():
+    torch.manual_seed(0)
+    prior = GatedPixelCNN(num_codes=5, channels=8, layers=3, num_classes=4).eval()
+    assert torch.equal(prior.condition.weight, torch.zeros_like(prior.condition.weight))  # starts unconditional
+    torch.nn.init.normal_(prior.condition.weight)  # as after training: every class its own biases
+    maps, labels = torch.randint(0, 5, (2, 5, 5)), torch.tensor([1, 3])
+    base = prior(maps, labels)
+    for position in (0, 12, 24):
+        i, j = divmod(position, 5)
+        changed = maps.clone()
+        changed[:, i, j] = (changed[:, i, j] + 1) % 5
+        diff = (prior(changed, labels) - base).abs().sum(dim=1).flatten(1)
+        assert diff[:, : position + 1].max() < 1e-6, f"a change at {position} reached an earlier position"
+    other = prior(maps, torch.tensor([2, 3]))
+    assert (other[0, :, 0, 0] - base[0, :, 0, 0]).abs().max() > 1e-3  # the label alone moves the first position
+    assert torch.equal(other[1], base[1])  # and only for the map it belongs to
+    with pytest.raises(ValueError, match="one label per map"):
+        prior(maps)
+    with pytest.raises(ValueError, match="unconditional"):
+        GatedPixelCNN(num_codes=5, channels=8, layers=3)(maps, labels)
+
+
+def test_unconditional_pixelcnn_is_unchanged_by_the_option():
+    torch.manual_seed(0)
+    plain = GatedPixelCNN(num_codes=5, channels=8, layers=3)
+    torch.manual_seed(0)
+    none = GatedPixelCNN(num_codes=5, channels=8, layers=3, num_classes=None)
+    assert plain.condition is None and plain.state_dict().keys() == none.state_dict().keys()
+    assert not any("condition" in name for name in plain.state_dict())  # old checkpoints still load
+    maps = torch.randint(0, 5, (2, 4, 4))
+    assert torch.equal(plain(maps), none(maps))
+
+
+def test_conditional_samples_follow_the_requested_labels():
+    torch.manual_seed(0)
+    prior = GatedPixelCNN(num_codes=6, channels=8, layers=2, num_classes=3).eval()
+    torch.nn.init.normal_(prior.condition.weight, std=3.0)
+    assert torch.equal(sampling_labels(prior, 7), torch.tensor([0, 1, 2, 0, 1, 2, 0]))  # every class in turn
+    assert torch.equal(sampling_labels(prior, 3, 2), torch.tensor([2, 2, 2]))
+    with pytest.raises(ValueError, match="labels in 0..2"):
+        sampling_labels(prior, 3, 3)
+    with pytest.raises(ValueError, match="unconditional"):
+        sampling_labels(GatedPixelCNN(num_codes=6, channels=8, layers=2), 3, 1)
+    maps = sample_pixelcnn(prior, 7, (3, 3), seed=1)
+    labels = torch.arange(7) % 3
+    direct = prior.sample(7, 3, 3, generator=torch.Generator().manual_seed(1), labels=labels)
+    assert maps.shape == (7, 3, 3) and maps.dtype == torch.long and torch.equal(maps, direct)
+    other = prior.sample(7, 3, 3, generator=torch.Generator().manual_seed(1), labels=(labels + 1) % 3)
+    assert not torch.equal(other, direct)  # the same noise, other labels: other maps
+    with pytest.raises(ValueError, match="one label per map"):
+        prior.sample(4, 3, 3, labels=labels[:2])
 
 
 def test_gumbel_max_follows_the_softmax():

@@ -25,7 +25,9 @@ from vqvae.train import (
     CodeGANConfig,
     PixelCNNConfig,
     encode,
+    load_bundle,
     load_images,
+    map_labels,
     profile_settings,
     train_code_gan,
     train_pixelcnn,
@@ -71,6 +73,25 @@ def test_sample_writes_decoded_maps(run, tmp_path, capsys, prior):
         assert np.array_equal(first, again["images"])  # the seed fixes the samples
 
 
+def test_the_digit_pixelcnn_is_label_conditional_and_sample_takes_a_label(run, tmp_path, capsys):
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["pixelcnn_num_classes"] == 10 and metrics["config"]["epochs"] == 1
+    assert load_bundle(run / "model.pt").pixelcnn.num_classes == 10
+    code, out, _ = run_command(main, capsys, "sample", "--ckpt", str(run / "model.pt"), "-n", "4", "--label", "3",
+                               "--out", str(tmp_path / "three.npz"))
+    assert code == 0 and "given the label 3" in out
+    with np.load(tmp_path / "three.npz") as saved:
+        assert saved["images"].shape == (4, 28, 28)
+
+
+def test_map_labels_follow_the_order_of_augmented_codes():
+    labels = map_labels("mnist5k", copies=2)
+    train = load_dataset("mnist5k", "train").labels
+    assert labels.num_classes == 10 and len(labels.train) == 3 * len(train)
+    assert all(torch.equal(block, train) for block in labels.train.chunk(3))  # images, then each moved copy
+    assert torch.equal(labels.test, load_dataset("mnist5k", "test").labels)
+
+
 def test_reconstruct_keeps_the_canonical_test_order(run, tmp_path, capsys):
     code, out, _ = run_command(main, capsys, "reconstruct", "--ckpt", str(run / "model.pt"), "--dataset", "mnist5k",
                        "--split", "test", "--out", str(tmp_path / "recon.npz"))
@@ -87,6 +108,8 @@ def test_reconstruct_keeps_the_canonical_test_order(run, tmp_path, capsys):
     (["sample", "--ckpt", "MODEL", "-n", "4", "--out", "s.png"], "must end in .npz"),
     (["sample", "--ckpt", "MODEL", "-n", "4", "--out", "s.npz", "--prior", "vae"], "invalid choice"),
     (["sample", "--ckpt", "MODEL", "-n", "0", "--out", "s.npz"], "positive whole number"),
+    (["sample", "--ckpt", "MODEL", "-n", "4", "--out", "s.npz", "--label", "10"], "labels in 0..9"),
+    (["sample", "--ckpt", "MODEL", "-n", "4", "--out", "s.npz", "--prior", "dcgan", "--label", "1"], "takes no label"),
     (["sample", "--ckpt", "no/such/model.pt", "-n", "4", "--out", "s.npz"], "no checkpoint"),
     (["sample", "--ckpt", "VQVAE_PT", "-n", "4", "--out", "s.npz"], "not a vqvae checkpoint"),
     (["reconstruct", "--ckpt", "MODEL", "--split", "validate", "--out", "r.npz"], "has no split 'validate'"),
@@ -126,3 +149,6 @@ def test_the_oasis_set_up_trains_on_the_oasis_folders(tmp_path, monkeypatch):
     assert pixelcnn.modules["prior"](train_codes[:1]).shape == (1, 512, 64, 64)
     assert gan.modules["G"](torch.randn(1, 64)).shape == (1, 512, 64, 64)
     assert pixelcnn.config["vqvae"]["preset"] == "oasis"  # a prior names the VQ-VAE it was fitted to
+    labels = map_labels("oasis", copies=0)
+    assert labels.train is None and labels.num_classes is None  # unlabelled slices
+    assert pixelcnn.config["num_classes"] is None and pixelcnn.modules["prior"].condition is None

@@ -2,7 +2,8 @@
 
     python -m vqvae train --dataset mnist5k --out runs/vqvae [--epochs N] [--prior-epochs N] [--gan-steps N] \
         [--seed S] [--profile P]
-    python -m vqvae sample --ckpt runs/vqvae/model.pt -n 100 --out samples.npz [--prior {pixelcnn,dcgan}] [--seed S]
+    python -m vqvae sample --ckpt runs/vqvae/model.pt -n 100 --out samples.npz [--prior {pixelcnn,dcgan}] \
+        [--seed S] [--label K]
     python -m vqvae reconstruct --ckpt runs/vqvae/model.pt --dataset mnist5k --split test --out recon.npz
 
 ``train`` writes ``DIR/model.pt`` (the VQ-VAE and both priors), the three resumable training
@@ -28,6 +29,7 @@ from vqvae.train import (
     encode,
     load_bundle,
     load_images,
+    map_labels,
     profile_settings,
     reconstruct,
     sample_prior,
@@ -54,6 +56,8 @@ def build_parser() -> CourseArgumentParser:
     sample.add_argument("--out", required=True, help="output .npz file")
     sample.add_argument("--prior", choices=PRIORS, default="pixelcnn")
     sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--label", type=int, default=None,
+                        help="class of every sample (a class-conditional PixelCNN; default: all classes in turn)")
     recon = commands.add_parser("reconstruct", help="write recon.npz: a whole split and its reconstructions")
     recon.add_argument("--ckpt", required=True, help="DIR/model.pt written by train")
     recon.add_argument("--dataset", type=dataset_name, default="mnist5k")
@@ -79,7 +83,9 @@ def train(args) -> int:
     test_images = load_images(vq_config.dataset, "test", device)
     train_codes, test_codes = encode(model, train_images), encode(model, test_images)
     prior_codes = augmented_codes(model, train_images, settings.augment_copies, args.seed)
-    pixelcnn = train_pixelcnn(pixelcnn_config, vq, prior_codes, test_codes, path=out / "pixelcnn.pt")
+    labels = map_labels(vq_config.dataset, settings.augment_copies, device)
+    pixelcnn = train_pixelcnn(pixelcnn_config, vq, prior_codes, test_codes, path=out / "pixelcnn.pt",
+                              train_labels=labels.train, test_labels=labels.test, num_classes=labels.num_classes)
     gan = train_code_gan(gan_config, vq, train_codes, path=out / "dcgan.pt")
     bundle = load_bundle(save_bundle(out / "model.pt", vq, pixelcnn, gan), device)
     recon_ssim = float(ssim(test_images.cpu(), reconstruct(model, test_images)).mean())
@@ -87,7 +93,8 @@ def train(args) -> int:
                "num_codes": shape.num_codes, "code_dim": shape.code_dim,
                "test_reconstruction_ssim": recon_ssim, "test_reconstruction_loss": vq.last("test_reconstruction"),
                "test_perplexity": vq.last("test_perplexity"), "test_codes_used": vq.last("test_codes_used"),
-               "pixelcnn_test_nll": code_nll(bundle.pixelcnn, test_codes),
+               "pixelcnn_test_nll": code_nll(bundle.pixelcnn, test_codes, labels.test),
+               "pixelcnn_num_classes": bundle.pixelcnn.num_classes,
                "trained_parts": {"vqvae": vq.config, "pixelcnn": pixelcnn.config, "dcgan": gan.config}}
     images = sample_prior(bundle, "pixelcnn", SAMPLES_PNG, seed=0)
     images_seen = vq.step * vq_config.batch_size
@@ -106,8 +113,9 @@ def _check_npz(path: str) -> None:
 def sample_command(args) -> int:
     _check_npz(args.out)
     bundle = load_bundle(args.ckpt, pick_device())
-    path = save_samples_npz(args.out, sample_prior(bundle, args.prior, args.n, args.seed))
-    print(f"wrote {args.n} samples of the {args.prior} prior to {path}")
+    path = save_samples_npz(args.out, sample_prior(bundle, args.prior, args.n, args.seed, args.label))
+    given = "" if args.label is None else f" given the label {args.label}"
+    print(f"wrote {args.n} samples of the {args.prior} prior{given} to {path}")
     return 0
 
 

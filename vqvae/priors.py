@@ -12,6 +12,8 @@
   choice.  It factorises ``p(map) = prod_i p(k_i | k_<i)`` in raster order with masked, gated
   convolutions: a vertical stack sees the rows above, a horizontal stack the positions to the
   left, so there is no blind spot.  Trained by cross-entropy, sampled position by position.
+  With ``num_classes`` it is class-conditional (the same paper): a learnt per-class bias is added
+  to the vertical and horizontal pre-activations of every gated layer, ``p(map | y)``.
 """
 
 from __future__ import annotations
@@ -138,20 +140,31 @@ class GatedMaskedConv(nn.Module):
         weight = conv.weight * getattr(self, mask_name) if self.mask == "A" else conv.weight
         return F.conv2d(x, weight, conv.bias, padding=conv.padding)
 
-    def forward(self, vertical: torch.Tensor, horizontal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, vertical: torch.Tensor, horizontal: torch.Tensor,
+                condition: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``condition``: ``B x 2 x 2C`` biases (vertical, horizontal) added before the gates, or None."""
         height, width = vertical.shape[-2:]
         v = self._conv(self.vertical, vertical, "vertical_mask")[:, :, :height]  # rows i - half .. i
         h = self._conv(self.horizontal, horizontal, "horizontal_mask")[..., :width]  # columns j - half .. j
+        if condition is not None:  # the same bias at every position: it carries no information about the map
+            v = v + condition[:, 0, :, None, None]
+            h = h + condition[:, 1, :, None, None]
         out = self.horizontal_out(self.gate(self.vertical_to_horizontal(v) + h))
         return self.gate(v), (out + horizontal if self.mask == "B" else out)
 
 
 class GatedPixelCNN(nn.Module):
-    """Autoregressive prior over ``H x W`` maps of K codes: embedding, gated layers, 1x1 head to K logits."""
+    """Autoregressive prior over ``H x W`` maps of K codes: embedding, gated layers, 1x1 head to K logits.
 
-    def __init__(self, num_codes: int, channels: int = 64, layers: int = 8, first_kernel: int = 7, kernel: int = 3):
+    ``num_classes``: ``None`` for the unconditional ``p(map)``; an integer for ``p(map | label)``,
+    each gated layer then gets a per-class bias (an embedding that starts at zero, so training starts
+    from the unconditional model).
+    """
+
+    def __init__(self, num_codes: int, channels: int = 64, layers: int = 8, first_kernel: int = 7, kernel: int = 3,
+                 num_classes: int | None = None):
         super().__init__()
-        self.num_codes = num_codes
+        self.num_codes, self.num_classes = num_codes, num_classes
         self.rows_above = first_kernel // 2 + (layers - 1) * (kernel // 2)  # the receptive field's height above
         self.embedding = nn.Embedding(num_codes, channels)
         self.layers = nn.ModuleList(
@@ -160,24 +173,42 @@ class GatedPixelCNN(nn.Module):
         )
         self.head = nn.Sequential(nn.Conv2d(channels, 4 * channels, 1), nn.ReLU(),
                                   nn.Conv2d(4 * channels, num_codes, 1))
+        self.condition = None
+        if num_classes is not None:
+            self.condition = nn.Embedding(num_classes, layers * 2 * 2 * channels)
+            nn.init.zeros_(self.condition.weight)
 
-    def forward(self, indices: torch.Tensor) -> torch.Tensor:
-        """Logits ``B x K x H x W``; position ``(i, j)`` depends only on the codes before it in raster order."""
+    def _condition(self, labels: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+        if self.condition is None:
+            if labels is not None:
+                raise ValueError("this PixelCNN is unconditional (num_classes=None); it takes no labels")
+            return None
+        if labels is None or labels.shape != (batch,):
+            raise ValueError(f"a class-conditional PixelCNN needs one label per map ({batch}), got "
+                             f"{None if labels is None else tuple(labels.shape)}")
+        return self.condition(labels).view(batch, len(self.layers), 2, -1)
+
+    def forward(self, indices: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``B x K x H x W``; position ``(i, j)`` depends only on the codes before it in raster order
+        (and on ``labels``, int64 ``B``, when the model is class-conditional)."""
         x = self.embedding(indices).permute(0, 3, 1, 2)
+        condition = self._condition(labels, len(indices))
         vertical, horizontal = x, x
-        for layer in self.layers:
-            vertical, horizontal = layer(vertical, horizontal)
+        for k, layer in enumerate(self.layers):
+            vertical, horizontal = layer(vertical, horizontal, None if condition is None else condition[:, k])
         return self.head(horizontal)
 
     @torch.no_grad()
     def sample(self, n: int, height: int, width: int, generator: torch.Generator | None = None,
-               temperature: float = 1.0) -> torch.Tensor:
-        """``n`` maps (int64 ``n x H x W``), drawn position by position in raster order."""
+               temperature: float = 1.0, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` maps (int64 ``n x H x W``), drawn position by position in raster order (given ``labels``, int64
+        ``n``, when the model is class-conditional)."""
         device = self.embedding.weight.device
+        labels = None if labels is None else labels.to(device)
         indices = torch.zeros(n, height, width, dtype=torch.long, device=device)
         for i in range(height):
             top = max(0, i - self.rows_above)  # rows further up, and all rows below, cannot reach row i
             for j in range(width):
-                logits = self(indices[:, top : i + 1])[:, :, -1, j] / temperature
+                logits = self(indices[:, top : i + 1], labels)[:, :, -1, j] / temperature
                 indices[:, i, j] = gumbel_max(logits, generator)
         return indices

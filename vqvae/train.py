@@ -74,6 +74,7 @@ class PixelCNNConfig:
     lr: float = 1e-3
     channels: int = 64
     layers: int = 8
+    conditional: bool = True  # condition on the class label when the data set has labels (digits; OASIS has none)
     seed: int = 0
 
 
@@ -107,7 +108,7 @@ def profile_settings(profile: str, dataset: str | None = None, seed: int = 0) ->
     if oasis:
         vq |= dict(batch_size=32, lr=1e-3)
     pixelcnn = by_profile(profile, smoke=dict(epochs=1, channels=16, layers=3),
-                          quick=dict(epochs=6, channels=48, layers=6),
+                          quick=dict(epochs=10, channels=48, layers=6),
                           full=dict(epochs=30, channels=128, layers=12) if oasis else dict(epochs=40))
     gan = by_profile(profile, smoke=dict(steps=20, width=32, d_width=16), quick=dict(steps=1500, width=64, d_width=32),
                      full=dict(steps=20000 if oasis else 6000))
@@ -268,6 +269,28 @@ def augmented_codes(model: VQVAE, images: torch.Tensor, copies: int, seed: int =
     return torch.cat(maps)
 
 
+@dataclass(frozen=True)
+class MapLabels:
+    """The class labels of the PixelCNN's training and test maps, or None for an unlabelled data set."""
+
+    train: torch.Tensor | None  # int64, one per map of augmented_codes(..., copies)
+    test: torch.Tensor | None
+    num_classes: int | None
+
+
+def map_labels(dataset: str, copies: int, device: torch.device | str = "cpu") -> MapLabels:
+    """Labels for ``augmented_codes(model, train_images, copies)`` and the test split's maps.
+
+    :func:`augmented_codes` concatenates the maps of the images, then of each moved copy, every block in
+    the split's order, so the training labels are the split's labels repeated ``copies + 1`` times.
+    """
+    train, test = load_dataset(dataset, "train"), load_dataset(dataset, "test")
+    if train.labels is None or test.labels is None:
+        return MapLabels(None, None, None)
+    return MapLabels(train.labels.long().repeat(copies + 1).to(device), test.labels.long().to(device),
+                     len(train.classes))
+
+
 def code_counts(indices: torch.Tensor, num_codes: int) -> torch.Tensor:
     """How often each code appears in a set of maps (int64, K)."""
     return torch.bincount(indices.flatten().cpu(), minlength=num_codes)
@@ -282,10 +305,23 @@ def _prior_run_config(prior: Any, vq_trainer: Trainer, map_shape: tuple[int, int
             "vqvae": {**vq_trainer.config, "steps": vq_trainer.step}}
 
 
+def pixelcnn_classes(config: PixelCNNConfig, labels: torch.Tensor | None, num_classes: int | None) -> int | None:
+    """The PixelCNN's ``num_classes``: None (unconditional) unless ``config.conditional`` and the maps have labels."""
+    if not config.conditional or labels is None:
+        return None
+    return num_classes if num_classes is not None else int(labels.max()) + 1
+
+
 def train_pixelcnn(config: PixelCNNConfig, vq_trainer: Trainer, train_codes: torch.Tensor,
                    test_codes: torch.Tensor | None = None, path: str | Path | None = None, resume: bool = True,
-                   progress: bool = True) -> Trainer:
+                   progress: bool = True, train_labels: torch.Tensor | None = None,
+                   test_labels: torch.Tensor | None = None, num_classes: int | None = None) -> Trainer:
     """Fit the gated PixelCNN to the training split's code maps (``N x h x w``, on the training device).
+
+    With ``train_labels`` (int64 ``N``, one per map; for :func:`augmented_codes` repeat the split's
+    labels ``copies + 1`` times) and ``config.conditional``, the PixelCNN learns ``p(map | label)``
+    over ``num_classes`` classes (default: the largest label + 1); ``test_labels`` then go with
+    ``test_codes``.  Without labels it learns ``p(map)``.
 
     History: ``loss`` (cross-entropy in nats per position, every 10 steps); at every epoch end
     ``test_nll`` on ``test_codes`` (when given).
@@ -293,21 +329,31 @@ def train_pixelcnn(config: PixelCNNConfig, vq_trainer: Trainer, train_codes: tor
     device = train_codes.device
     seed_everything(config.seed)
     num_codes = vq_trainer.modules["model"].num_codes
-    prior = GatedPixelCNN(num_codes, config.channels, config.layers).to(device)
+    num_classes = pixelcnn_classes(config, train_labels, num_classes)
+    if num_classes is None:
+        train_labels = test_labels = None
+    else:
+        if len(train_labels) != len(train_codes):
+            raise ValueError(f"{len(train_labels)} labels for {len(train_codes)} code maps")
+        if test_codes is not None and test_labels is None:
+            raise ValueError("a class-conditional PixelCNN needs test_labels with test_codes")
+        train_labels = train_labels.long().to(device)
+    prior = GatedPixelCNN(num_codes, config.channels, config.layers, num_classes=num_classes).to(device)
     optimizer = torch.optim.Adam(prior.parameters(), lr=config.lr)
     batches = IndexBatches(len(train_codes), config.batch_size, seed=config.seed)
     steps = config.epochs * batches.steps_per_epoch
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     run_config = {**_prior_run_config(config, vq_trainer, tuple(train_codes.shape[1:])),
-                  "steps_per_epoch": batches.steps_per_epoch}
+                  "steps_per_epoch": batches.steps_per_epoch, "num_classes": num_classes}
     trainer = Trainer({"prior": prior}, {"adam": optimizer}, run_config, path=path, extras={"schedule": schedule})
     if resume:
         trainer.resume()
 
     def step(i: int) -> dict[str, torch.Tensor]:
-        codes = train_codes[batches(i).to(device)]
+        index = batches(i).to(device)
+        codes = train_codes[index]
         with autocast(device):
-            logits = prior(codes)
+            logits = prior(codes, None if train_labels is None else train_labels[index])
         loss = code_cross_entropy(logits.float(), codes)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -317,7 +363,7 @@ def train_pixelcnn(config: PixelCNNConfig, vq_trainer: Trainer, train_codes: tor
 
     hooks = {}
     if test_codes is not None:
-        hooks[batches.steps_per_epoch] = lambda run: run.record("test_nll", code_nll(prior, test_codes))
+        hooks[batches.steps_per_epoch] = lambda run: run.record("test_nll", code_nll(prior, test_codes, test_labels))
     with single_cpu_thread(device):
         trainer.run(step, steps, desc="PixelCNN prior", log_every=min(10, batches.steps_per_epoch),
                     checkpoint_every=batches.steps_per_epoch, hooks=hooks, progress=progress)
@@ -326,24 +372,54 @@ def train_pixelcnn(config: PixelCNNConfig, vq_trainer: Trainer, train_codes: tor
 
 
 @torch.no_grad()
-def code_nll(prior: GatedPixelCNN, codes: torch.Tensor) -> float:
-    """Mean negative log-likelihood (nats per position) of code maps under the PixelCNN."""
+def code_nll(prior: GatedPixelCNN, codes: torch.Tensor, labels: torch.Tensor | None = None) -> float:
+    """Mean negative log-likelihood (nats per position) of code maps under the PixelCNN.
+
+    A class-conditional PixelCNN needs the maps' ``labels`` and gives ``-log p(map | label)``;
+    an unconditional one ignores them.
+    """
     was_training = prior.training
     prior.eval()
-    total = sum(code_cross_entropy(prior(codes[part]).float(), codes[part]).item() * len(codes[part])
+    if prior.num_classes is None:
+        labels = None
+    elif labels is None:
+        raise ValueError("a class-conditional PixelCNN needs the maps' labels")
+    else:
+        labels = labels.long().to(codes.device)
+    total = sum(code_cross_entropy(prior(codes[part], None if labels is None else labels[part]).float(),
+                                   codes[part]).item() * len(codes[part])
                 for part in chunks(len(codes), EVAL_BATCH))
     prior.train(was_training)
     return total / len(codes)
 
 
+def sampling_labels(prior: GatedPixelCNN, n: int, labels: torch.Tensor | int | None = None) -> torch.Tensor | None:
+    """The labels ``n`` samples are drawn with: None for an unconditional PixelCNN; otherwise ``labels``
+    (one int for all, or int64 ``n``), by default every class in turn (``arange(n) % num_classes``), so the
+    maps follow ``p(map) = sum_y p(y) p(map | y)`` with uniform ``p(y)``."""
+    if prior.num_classes is None:
+        if labels is not None:
+            raise ValueError("this PixelCNN is unconditional: it draws maps without labels")
+        return None
+    if labels is None:
+        return torch.arange(n) % prior.num_classes
+    labels = torch.full((n,), labels) if isinstance(labels, int) else torch.as_tensor(labels).long()
+    if labels.shape != (n,) or not (0 <= int(labels.min()) and int(labels.max()) < prior.num_classes):
+        raise ValueError(f"need {n} labels in 0..{prior.num_classes - 1}")
+    return labels
+
+
 def sample_pixelcnn(prior: GatedPixelCNN, n: int, map_shape: tuple[int, int], seed: int = 0,
-                    temperature: float = 1.0) -> torch.Tensor:
-    """``n`` code maps (int64, CPU) from the PixelCNN."""
+                    temperature: float = 1.0, labels: torch.Tensor | int | None = None) -> torch.Tensor:
+    """``n`` code maps (int64, CPU) from the PixelCNN; a class-conditional one draws them given
+    :func:`sampling_labels` (every class in turn unless ``labels`` are given)."""
     device = _device_of(prior)
     generator = torch.Generator(device=device).manual_seed(seed)
+    labels = sampling_labels(prior, n, labels)
     prior.eval()
     with single_cpu_thread(device):
-        return torch.cat([prior.sample(len(range(n)[part]), *map_shape, generator=generator, temperature=temperature)
+        return torch.cat([prior.sample(len(range(n)[part]), *map_shape, generator=generator, temperature=temperature,
+                                       labels=None if labels is None else labels[part])
                           for part in chunks(n, EVAL_BATCH)]).cpu()
 
 
@@ -469,7 +545,8 @@ def load_bundle(path: str | Path, device: torch.device | str = "cpu") -> Bundle:
     model = build_vqvae(VQVAEConfig(**fields), vq_config["image_shape"][0])
     model.load_state_dict(state["vqvae"]["state"])
     p_config = state["pixelcnn"]["config"]
-    pixelcnn = GatedPixelCNN(p_config["num_codes"], p_config["channels"], p_config["layers"])
+    pixelcnn = GatedPixelCNN(p_config["num_codes"], p_config["channels"], p_config["layers"],
+                             num_classes=p_config.get("num_classes"))
     pixelcnn.load_state_dict(state["pixelcnn"]["state"])
     g_config = state["dcgan"]["config"]
     generator = CodeGenerator(g_config["num_codes"], g_config["map_shape"][-1], g_config["z_dim"], g_config["width"])
@@ -478,10 +555,15 @@ def load_bundle(path: str | Path, device: torch.device | str = "cpu") -> Bundle:
                   tuple(p_config["map_shape"]))
 
 
-def sample_prior(bundle: Bundle, prior: str, n: int, seed: int = 0) -> torch.Tensor:
-    """uint8 images decoded from ``n`` code maps of ``prior`` (``pixelcnn`` or ``dcgan``)."""
+def sample_prior(bundle: Bundle, prior: str, n: int, seed: int = 0, label: int | None = None) -> torch.Tensor:
+    """uint8 images decoded from ``n`` code maps of ``prior`` (``pixelcnn`` or ``dcgan``).
+
+    ``label``: draw every map of a class-conditional PixelCNN given this class (default: all classes in turn).
+    """
+    if label is not None and (prior != "pixelcnn" or bundle.pixelcnn.num_classes is None):
+        raise ValueError(f"--label needs a class-conditional PixelCNN prior; this {prior} prior takes no label")
     if prior == "pixelcnn":
-        maps = sample_pixelcnn(bundle.pixelcnn, n, bundle.map_shape, seed)
+        maps = sample_pixelcnn(bundle.pixelcnn, n, bundle.map_shape, seed, labels=label)
     elif prior == "dcgan":
         maps = sample_code_gan(bundle.generator, n, seed)
     else:
