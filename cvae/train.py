@@ -17,11 +17,12 @@ from pathlib import Path
 
 import torch
 
-from cvae.losses import elbo_loss, elbo_terms
+from cvae.losses import elbo_loss
 from cvae.models import VAE, build_model
 from utils.config import by_profile
 from utils.data import IndexBatches, chunks, load_dataset, to_float, to_uint8
 from utils.training import Trainer, load_checkpoint, pick_device, seed_everything, single_cpu_thread
+from vae.mlp import split_elbo
 
 EVAL_SEED = 1234
 PUBLISHED_EPOCHS = 200
@@ -79,21 +80,9 @@ def load_split(dataset: str, split: str, device: torch.device | str = "cpu") -> 
 # --------------------------------------------------------------------------- evaluation
 
 
-@torch.no_grad()
 def evaluate(model: VAE, data: Split, batch_size: int = 2000, seed: int = EVAL_SEED) -> dict[str, float]:
     """Mean per-image loss, BCE and KL over a whole split (one fixed-seed ``z`` per image)."""
-    was_training = model.training
-    model.eval()
-    device = data.x.device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    totals = torch.zeros(2, dtype=torch.float64, device=device)
-    for part in chunks(len(data), batch_size):
-        logits, mu, logvar = model(data.x[part], data.y[part], generator=generator)
-        bce, kl = elbo_terms(logits, data.x[part], mu, logvar)
-        totals += torch.stack([bce.sum(), kl.sum()]).double()
-    model.train(was_training)
-    bce, kl = (totals / len(data)).tolist()
-    return {"loss": bce + kl, "bce": bce, "kl": kl}
+    return split_elbo(model, data.x, data.y, batch_size, seed)
 
 
 # --------------------------------------------------------------------------- training

@@ -31,7 +31,7 @@ from utils.metrics import fid_from_features, image_features, inception_score
 from utils.report import markdown_table
 from utils.training import Trainer, pick_device, seed_everything, single_cpu_thread
 from vae.losses import elbo_loss
-from vae.mlp import MLPVAE
+from vae.mlp import MLPVAE, split_elbo
 
 PUBLISHED_EPOCHS = 100  # the seed's default training length for both models
 
@@ -62,18 +62,9 @@ def flat_pixels(images: torch.Tensor, device: torch.device | str = "cpu") -> tor
 # --------------------------------------------------------------------------- training
 
 
-@torch.no_grad()
 def mean_loss(model: MLPVAE, x: torch.Tensor, batch_size: int = 2000, seed: int = 1234) -> float:
     """Per-image negative ELBO over ``x`` (flat, in [0, 1]), one fixed-seed ``z`` per image."""
-    was_training = model.training
-    model.eval()
-    generator = torch.Generator(device=x.device).manual_seed(seed)
-    total = 0.0
-    for part in chunks(len(x), batch_size):
-        logits, mu, logvar = model(x[part], generator=generator)
-        total += elbo_loss(logits, x[part], mu, logvar)["loss"].item() * len(x[part])
-    model.train(was_training)
-    return total / len(x)
+    return split_elbo(model, x, None, batch_size, seed)["loss"]
 
 
 def train_latent_vae(config: LatentVAEConfig, path=None, device: torch.device | str | None = None,

@@ -13,6 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from utils.data import chunks
+from vae.losses import elbo_terms
+
 
 class MLPVAE(nn.Module):
     """``x -> hidden (ReLU) -> (mu, logvar)``; ``z -> hidden (ReLU) -> logits``."""
@@ -53,3 +56,24 @@ class MLPVAE(nn.Module):
         """``(logits, mu, logvar)`` for a batch; ``z`` is one reparameterised sample."""
         mu, logvar = self.encode(x, labels)
         return self.decode(self.reparameterize(mu, logvar, generator), labels), mu, logvar
+
+
+@torch.no_grad()
+def split_elbo(model: MLPVAE, x: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 2000,
+               seed: int = 1234) -> dict[str, float]:
+    """Mean per-image negative ELBO, BCE and KL over flat inputs ``x`` in [0, 1] (labels for a CVAE).
+
+    One ``z`` per image from a generator seeded with ``seed``, so the number is repeatable.
+    """
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator(device=x.device).manual_seed(seed)
+    totals = torch.zeros(2, dtype=torch.float64, device=x.device)
+    for part in chunks(len(x), batch_size):
+        logits, mu, logvar = model(x[part], None if labels is None else labels[part], generator=generator)
+        bce, kl = elbo_terms(logits, x[part], mu, logvar)
+        totals += torch.stack([bce.sum(), kl.sum()]).double()
+    model.train(was_training)
+    bce, kl = (totals / len(x)).tolist()
+    return {"loss": bce + kl, "bce": bce, "kl": kl}
+
