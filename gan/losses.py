@@ -12,21 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
+
+from utils.adversarial import nonsaturating_discriminator_loss, nonsaturating_generator_loss
 
 Scores = torch.Tensor
 
 
-def vanilla_discriminator_loss(real_logits: Scores, fake_logits: Scores) -> torch.Tensor:
-    """-E[log D(x)] - E[log(1 - D(G(z)))] with D = sigmoid(logit)."""
-    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-    return real + fake
-
-
-def vanilla_generator_loss(fake_logits: Scores) -> torch.Tensor:
-    """Non-saturating: -E[log D(G(z))], strong gradients while D still wins."""
-    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+vanilla_discriminator_loss = nonsaturating_discriminator_loss
+vanilla_generator_loss = nonsaturating_generator_loss
 
 
 def lsgan_discriminator_loss(real_scores: Scores, fake_scores: Scores, a: float = 0.0, b: float = 1.0) -> torch.Tensor:

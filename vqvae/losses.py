@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from utils.adversarial import nonsaturating_discriminator_loss, nonsaturating_generator_loss
+
 
 def straight_through(z_e: torch.Tensor, z_q: torch.Tensor) -> torch.Tensor:
     """``z_q`` forward, identity gradient to ``z_e`` backward (``z_q`` receives none)."""
@@ -58,13 +60,5 @@ def code_cross_entropy(logits: torch.Tensor, indices: torch.Tensor) -> torch.Ten
     return F.cross_entropy(logits, indices)
 
 
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """DCGAN's discriminator loss: ``-E[log D(real)] - E[log(1 - D(fake))]``, D = sigmoid(logit)."""
-    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-    return real + fake
-
-
-def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """Non-saturating generator loss ``-E[log D(G(z))]``."""
-    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+discriminator_loss = nonsaturating_discriminator_loss  # DCGAN's, with D = sigmoid(logit)
+generator_loss = nonsaturating_generator_loss
