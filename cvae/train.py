@@ -21,7 +21,7 @@ from cvae.losses import elbo_loss
 from cvae.models import VAE, build_model
 from utils.config import by_profile
 from utils.data import IndexBatches, chunks, load_dataset, to_float, to_uint8
-from utils.training import Trainer, load_checkpoint, pick_device, seed_everything, single_cpu_thread
+from utils.training import Trainer, add_hook, load_checkpoint, pick_device, seed_everything, single_cpu_thread
 from vae.mlp import split_elbo
 
 EVAL_SEED = 1234
@@ -143,22 +143,12 @@ def train(config: CVAEConfig, path: str | Path | None = None, device: torch.devi
             run.record(f"test_{name}", value)
 
     per_epoch = batches.steps_per_epoch
-    every = dict(hooks or {})
-    user_epoch_hook = every.pop(per_epoch, None)
-    every[per_epoch] = end_of_epoch if user_epoch_hook is None else _chain(end_of_epoch, user_epoch_hook)
+    every = add_hook(hooks, per_epoch, end_of_epoch)  # the epoch's test loss first, then a caller's hook
     with single_cpu_thread(device):
         trainer.run(step, config.epochs * per_epoch, desc=f"{config.model} {config.dataset}",
                     log_every=min(10, per_epoch), checkpoint_every=10 * per_epoch, hooks=every, progress=progress)
     model.eval()
     return trainer
-
-
-def _chain(*hooks: Callable[[Trainer], None]) -> Callable[[Trainer], None]:
-    def run_all(run: Trainer) -> None:
-        for hook in hooks:
-            hook(run)
-
-    return run_all
 
 
 def epoch_curve(trainer: Trainer, name: str) -> tuple[list[float], list[float]]:
