@@ -21,7 +21,15 @@ from cvae.losses import elbo_loss
 from cvae.models import VAE, build_model
 from utils.config import by_profile
 from utils.data import IndexBatches, chunks, load_dataset, to_float, to_uint8
-from utils.training import Trainer, add_hook, load_checkpoint, pick_device, seed_everything, single_cpu_thread
+from utils.training import (
+    Trainer,
+    adam,
+    add_hook,
+    load_checkpoint,
+    pick_device,
+    seed_everything,
+    single_cpu_thread,
+)
 from vae.mlp import split_elbo
 
 EVAL_SEED = 1234
@@ -95,7 +103,7 @@ def make_trainer(config: CVAEConfig, data: Split, path: str | Path | None = None
     seed_everything(config.seed)
     model = build_model(config.model, config.latent, config.hidden, math.prod(data.image_shape), len(data.classes))
     model.to(pick_device(device))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = adam(model.parameters(), config.lr)
     run_config = {**asdict(config), "image_shape": list(data.image_shape), "num_classes": len(data.classes),
                   "steps_per_epoch": math.ceil(len(data) / config.batch_size)}
     return Trainer({"model": model}, {"adam": optimizer}, run_config, path=path)

@@ -21,6 +21,7 @@ from utils.config import by_profile, default_dataset
 from utils.data import ImageSet, IndexBatches, chunks, load_dataset, to_float, to_uint8
 from utils.training import (
     Trainer,
+    adam,
     autocast,
     load_checkpoint,
     pick_device,
@@ -119,8 +120,8 @@ class GanRun:
         if use_channels_last(self.device):
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=config.betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=config.betas)
+        self.opt_g = adam(self.generator.parameters(), config.lr, config.betas)
+        self.opt_d = adam(self.discriminator.parameters(), config.lr, config.betas)
         self.scaler = torch.amp.GradScaler("cuda", enabled=uses_float16(self.device))
         self.batches = IndexBatches(len(self.images), config.batch_size, seed=config.seed)
         trainer_config = {**config.for_trainer(), "image_channels": data.image_shape[0]}

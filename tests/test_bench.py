@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from utils.bench import CASES, TorchvisionStyleDataset, flops_per_image, format_table, main, run_case
+from utils.bench import CASES, TorchvisionStyleDataset, flops_per_image, format_table, main, run_case, usual_dataset
 from utils.cli import run_cli
 from utils.data import to_float
 
@@ -21,6 +21,19 @@ def test_usual_path_gives_the_same_floats_as_the_in_memory_path():
     rgb = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)
     x, _ = TorchvisionStyleDataset(rgb, torch.zeros(2), (-1.0, 1.0))[1]
     torch.testing.assert_close(x, to_float(rgb[1], (-1.0, 1.0)), atol=1e-6, rtol=0)
+
+
+def test_usual_path_for_digits_is_torchvisions_mnist_on_the_same_images(tmp_path):
+    from torchvision.datasets import MNIST
+
+    images = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8)
+    labels = torch.tensor([3, 1, 4, 1, 5])
+    dataset = usual_dataset(images, labels, (-1.0, 1.0), tmp_path)
+    assert isinstance(dataset, MNIST) and len(dataset) == 5
+    x, y = dataset[2]
+    assert y == 4
+    torch.testing.assert_close(x, to_float(images[2], (-1.0, 1.0)), atol=1e-6, rtol=0)
+    assert not isinstance(usual_dataset(images[:, :, :8, :8], labels, (0.0, 1.0), tmp_path), MNIST)
 
 
 def test_flop_count_of_a_linear_layer_step():

@@ -14,9 +14,13 @@ from utils.training import (
     CheckpointMismatchError,
     NonFiniteLossError,
     Trainer,
+    adam,
+    autocast,
+    cpu_threads,
     load_checkpoint,
     save_checkpoint,
     seed_everything,
+    single_cpu_thread,
 )
 
 DATA = torch.randn(96, 5)
@@ -26,7 +30,7 @@ TARGET = DATA @ torch.randn(5, 1) + 0.1
 def make_trainer(path=None, seed=0, config=None):
     seed_everything(seed)
     model = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Dropout(0.2), torch.nn.Linear(8, 1))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    optimizer = adam(model.parameters(), 1e-2)  # the course's (fused) Adam: resume must restore it exactly
     trainer = Trainer({"model": model}, {"opt": optimizer}, config or {"lr": 1e-2}, path=path)
     batches = IndexBatches(len(DATA), 16, seed=3)
 
@@ -178,3 +182,45 @@ def test_index_batches_depend_only_on_step():
     epoch = torch.cat(list(a.epoch(1)))
     assert len(epoch) == 96 and len(set(epoch.tolist())) == 96
     assert not torch.equal(a(0), a(3))  # a new permutation each epoch
+
+
+def test_course_adam_is_the_fused_kernel_with_the_default_update():
+    torch.manual_seed(0)
+    layers = [torch.nn.Linear(6, 4) for _ in range(2)]
+    layers[1].load_state_dict(layers[0].state_dict())
+    fused = adam(layers[0].parameters(), 1e-2, (0.5, 0.9))
+    default = torch.optim.Adam(layers[1].parameters(), 1e-2, (0.5, 0.9))
+    assert fused.param_groups[0]["fused"] is True
+    x = torch.randn(8, 6)
+    for _ in range(5):
+        for layer, optimizer in zip(layers, (fused, default), strict=True):
+            optimizer.zero_grad()
+            layer(x).pow(2).sum().backward()
+            optimizer.step()
+    torch.testing.assert_close(layers[0].weight, layers[1].weight)
+
+
+def test_cpu_autocast_is_opt_in(monkeypatch):
+    cpu = torch.device("cpu")
+    a, b = torch.randn(4, 4), torch.randn(4, 4)
+    monkeypatch.delenv("COURSE_AMP", raising=False)
+    with autocast(cpu):
+        assert (a @ b).dtype == torch.float32  # off by default on the CPU
+    monkeypatch.setenv("COURSE_AMP", "1")
+    with autocast(cpu):
+        assert (a @ b).dtype == torch.bfloat16
+    with autocast(cpu, enabled=False):  # a family that keeps float32 stays there
+        assert (a @ b).dtype == torch.float32
+    monkeypatch.setenv("COURSE_AMP", "0")
+    with autocast(cpu):
+        assert (a @ b).dtype == torch.float32
+
+
+def test_thread_contexts_restore_the_previous_count():
+    before = torch.get_num_threads()
+    with cpu_threads(2):
+        assert torch.get_num_threads() == 2
+        with single_cpu_thread("cpu"):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == before

@@ -7,14 +7,16 @@ same batch size and optimiser, twice:
 
 * **in memory** -- the course's path: the whole set is a uint8 tensor on the training device,
   a batch is an index slice (:class:`utils.data.IndexBatches`) turned into floats there;
-* **usual** -- a torchvision-style ``Dataset`` that turns one PIL image at a time into a
-  tensor with ``ToTensor`` (as ``torchvision.datasets.MNIST`` does) behind a shuffling
-  ``DataLoader``, batches copied to the device.
+* **usual** -- ``torchvision.datasets.MNIST`` itself (the same images, written to MNIST's
+  files in a temporary folder) with ``transforms.ToTensor()``, one PIL image at a time, behind a
+  shuffling ``DataLoader``, batches copied to the device; other image shapes go through a
+  ``Dataset`` that does what ``torchvision.datasets.CIFAR10`` does.
 
 It prints the ratio, the sampling throughput, the peak memory and the FLOPs per trained
 image (``torch.utils.flop_counter``) against this machine's measured matmul FLOP/s.  Each
 case runs in its own process, so its peak memory is its own.  On CUDA ``--amp`` and
-``--channels-last`` add measured variants, and ``--compile`` a ``torch.compile`` one.
+``--channels-last`` add measured variants, and ``--compile`` a ``torch.compile`` one; on the CPU ``--amp``
+measures bfloat16 autocast and ``--threads N`` runs every case on N threads instead of the family's own.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ import json
 import math
 import os
 import resource
+import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,7 +41,7 @@ from PIL import Image
 
 from utils.cli import CourseArgumentParser, run_cli
 from utils.data import EMBEDDED, ImageSet, IndexBatches, load_dataset, to_float
-from utils.training import autocast, pick_device, single_cpu_thread
+from utils.training import adam, autocast, cpu_threads, pick_device, single_cpu_thread
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], None]
 SampleFn = Callable[[int], torch.Tensor]
@@ -58,7 +62,7 @@ class Case:
 
 
 def _adam_step(model: torch.nn.Module, lr: float = 1e-3, betas=(0.9, 0.999)):
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
+    optimizer = adam(model.parameters(), lr, betas)
 
     def apply(loss: torch.Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -211,18 +215,23 @@ def bench_data(case: Case) -> ImageSet:
 # --------------------------------------------------------------------------- the two data paths
 
 
+def usual_transform(value_range: tuple[float, float], channels: int):
+    """``ToTensor`` (floats in [0, 1]), then ``Normalize`` to [-1, 1] where the family trains on that range."""
+    from torchvision import transforms
+
+    steps = [transforms.ToTensor()]
+    if value_range == (-1.0, 1.0):
+        steps.append(transforms.Normalize([0.5] * channels, [0.5] * channels))
+    return transforms.Compose(steps)
+
+
 class TorchvisionStyleDataset(torch.utils.data.Dataset):
-    """What ``torchvision.datasets.MNIST`` / ``CIFAR10`` do: one PIL image per item, then the transform."""
+    """What ``torchvision.datasets.CIFAR10`` does: one PIL image per item (H x W x C arrays), then the transform."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, value_range: tuple[float, float]):
-        from torchvision import transforms
-
         self.images = images.permute(0, 2, 3, 1).numpy()  # N x H x W x C, as torchvision keeps them
         self.labels = labels.tolist()
-        steps = [transforms.ToTensor()]
-        if value_range == (-1.0, 1.0):
-            steps.append(transforms.Normalize([0.5] * images.shape[1], [0.5] * images.shape[1]))
-        self.transform = transforms.Compose(steps)
+        self.transform = usual_transform(value_range, images.shape[1])
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -231,6 +240,31 @@ class TorchvisionStyleDataset(torch.utils.data.Dataset):
         array = self.images[index]
         picture = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
         return self.transform(picture), self.labels[index]
+
+
+def write_mnist_files(folder: Path, images: torch.Tensor, labels: torch.Tensor) -> Path:
+    """``images`` (N x 1 x 28 x 28 uint8) and labels as MNIST's four raw files under ``folder/MNIST/raw``.
+
+    Both splits hold the same images; ``torchvision.datasets.MNIST(folder, download=False)`` then reads them.
+    """
+    raw = folder / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    pixels, targets = images[:, 0].contiguous().numpy().tobytes(), labels.to(torch.uint8).numpy().tobytes()
+    for split in ("train", "t10k"):  # big-endian headers: magic number (2051 images, 2049 labels), then sizes
+        (raw / f"{split}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, len(images), 28, 28) + pixels)
+        (raw / f"{split}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, len(labels)) + targets)
+    return folder
+
+
+def usual_dataset(images: torch.Tensor, labels: torch.Tensor, value_range: tuple[float, float],
+                  folder: Path) -> torch.utils.data.Dataset:
+    """The usual ``Dataset``: torchvision's MNIST class for 28 px digits (files in ``folder``), else CIFAR10's way."""
+    if tuple(images.shape[1:]) != (1, 28, 28):
+        return TorchvisionStyleDataset(images, labels, value_range)
+    from torchvision.datasets import MNIST
+
+    return MNIST(write_mnist_files(folder, images, labels), train=True, download=False,
+                 transform=usual_transform(value_range, 1))
 
 
 def _timed(run_step: Callable[[int], int], seconds: float, warmup: int, device: torch.device) -> float:
@@ -272,26 +306,27 @@ def in_memory_rate(case: Case, step: StepFn, images: torch.Tensor, labels: torch
 
 def dataloader_rate(case: Case, step: StepFn, images: torch.Tensor, labels: torch.Tensor, device: torch.device,
                     seconds: float, warmup: int, workers: int, channels_last: bool) -> float:
-    dataset = TorchvisionStyleDataset(images, labels, case.value_range)
-    # as the PyTorch tutorials write it: workers (if any) start afresh each epoch (persistent_workers=False)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=case.batch_size, shuffle=True, drop_last=True,
-                                         num_workers=workers, pin_memory=device.type == "cuda")
-    iterator = iter(loader)
+    with tempfile.TemporaryDirectory(prefix="bench-mnist-") as folder:
+        dataset = usual_dataset(images, labels, case.value_range, Path(folder))
+        # as the PyTorch tutorials write it: workers (if any) start afresh each epoch (persistent_workers=False)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=case.batch_size, shuffle=True, drop_last=True,
+                                             num_workers=workers, pin_memory=device.type == "cuda")
+        iterator = iter(loader)
 
-    def run(i: int) -> int:
-        nonlocal iterator
-        try:
-            x, y = next(iterator)
-        except StopIteration:
-            iterator = iter(loader)
-            x, y = next(iterator)
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        step(x, y)
-        return len(x)
+        def run(i: int) -> int:
+            nonlocal iterator
+            try:
+                x, y = next(iterator)
+            except StopIteration:
+                iterator = iter(loader)
+                x, y = next(iterator)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            step(x, y)
+            return len(x)
 
-    return _timed(run, seconds, warmup, device)
+        return _timed(run, seconds, warmup, device)
 
 
 # --------------------------------------------------------------------------- FLOPs
@@ -346,12 +381,19 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
+def case_threads(device: torch.device, case: Case, threads: int | None) -> contextlib.AbstractContextManager:
+    """``threads`` CPU threads if given, else what the family trains with (one for the small models)."""
+    if threads is not None:
+        return cpu_threads(threads)
+    return single_cpu_thread(device) if case.single_thread else contextlib.nullcontext()
+
+
 def run_case(name: str, device: torch.device, seconds: float, warmup: int, workers: int,
-             variant: dict, sample_count: int = 1000, profile: str = "quick") -> dict:
+             variant: dict, sample_count: int = 1000, profile: str = "quick", threads: int | None = None) -> dict:
     case = PROFILES[profile][name]
     torch.manual_seed(0)
     data = bench_data(case)
-    threads = single_cpu_thread(device) if case.single_thread else contextlib.nullcontext()
+    threads = case_threads(device, case, threads)
     channels_last = bool(variant.get("channels_last")) and case.conv
     with threads:
         step, sample, model = case.build(device, variant, data)
@@ -407,15 +449,15 @@ def format_table(rows: Sequence[dict]) -> str:
 
 
 def variants_for(device: torch.device, args: argparse.Namespace, case: Case) -> list[dict]:
-    """float32 first; on CUDA then each requested speed-up added in turn (channels-last only for conv models)."""
-    variants = [{}]
-    if device.type == "cuda":
-        current: dict = {}
-        for flag, wanted in (("amp", args.amp), ("channels_last", args.channels_last and case.conv),
-                             ("compile", args.compile)):
-            if wanted:
-                current = {**current, flag: True}
-                variants.append(current)
+    """float32 first, then each requested speed-up added in turn: AMP anywhere (bfloat16 on the CPU),
+    channels-last (conv models) and ``torch.compile`` on CUDA."""
+    cuda = device.type == "cuda"
+    variants, current = [{}], {}
+    for flag, wanted in (("amp", args.amp), ("channels_last", args.channels_last and case.conv and cuda),
+                         ("compile", args.compile and cuda)):
+        if wanted:
+            current = {**current, flag: True}
+            variants.append(current)
     return variants
 
 
@@ -426,7 +468,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="timed seconds per path (default 5)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers of the usual path (default 0)")
-    parser.add_argument("--amp", action="store_true", help="CUDA: also measure with mixed precision")
+    parser.add_argument("--amp", action="store_true",
+                        help="also measure mixed precision (bfloat16 autocast on the CPU, as COURSE_AMP=1 gives)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads in every case (default: each family's own, one for the small models)")
     parser.add_argument("--channels-last", action="store_true", help="CUDA: also measure channels-last (conv models)")
     parser.add_argument("--compile", action="store_true", help="CUDA: also measure torch.compile")
     parser.add_argument("--json", default="outputs/bench.json", help="where to write the results")
@@ -438,12 +483,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [c for c in args.cases if c not in CASES]
     if unknown:
         parser.error(f"unknown case {', '.join(unknown)}; known cases: {', '.join(CASES)}")
-    if args.seconds <= 0 or args.warmup < 0 or args.workers < 0:
-        parser.error("--seconds must be positive, --warmup and --workers not negative")
+    if args.seconds <= 0 or args.warmup < 0 or args.workers < 0 or (args.threads is not None and args.threads < 1):
+        parser.error("--seconds and --threads must be positive, --warmup and --workers not negative")
     device = pick_device(args.device)
     if args.one:
         print(json.dumps(run_case(args.one, device, args.seconds, args.warmup, args.workers, json.loads(args.variant),
-                                  sample_count=100 if args.profile == "full" else 1000, profile=args.profile)))
+                                  sample_count=100 if args.profile == "full" else 1000, profile=args.profile,
+                                  threads=args.threads)))
         return 0
     rows = []
     for name in args.cases or list(CASES):
@@ -451,7 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name} [{variant_label(variant)}] ...", flush=True)
             command = [sys.executable, "-m", "utils.bench", "--one", name, "--profile", args.profile,
                        "--device", str(device), "--seconds", str(args.seconds), "--warmup", str(args.warmup),
-                       "--workers", str(args.workers),
+                       "--workers", str(args.workers), *(["--threads", str(args.threads)] if args.threads else []),
                        "--variant", json.dumps(variant)]
             # the families' own switches (utils.training.autocast / use_channels_last) follow the variant
             env = {**os.environ, "COURSE_AMP": "1" if variant.get("amp") else "0",

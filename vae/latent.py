@@ -29,7 +29,7 @@ from utils.config import by_profile
 from utils.data import IndexBatches, chunks, load_dataset, to_float, to_uint8
 from utils.metrics import fid_from_features, image_features, inception_score
 from utils.report import markdown_table
-from utils.training import Trainer, pick_device, seed_everything, single_cpu_thread
+from utils.training import Trainer, adam, pick_device, seed_everything, single_cpu_thread
 from vae.losses import elbo_loss
 from vae.mlp import MLPVAE, split_elbo
 
@@ -79,7 +79,7 @@ def train_latent_vae(config: LatentVAEConfig, path=None, device: torch.device | 
     x_train, x_test = flat_pixels(train.images, device), flat_pixels(test.images, device)
     seed_everything(config.seed)
     model = MLPVAE(latent=config.latent, hidden=config.hidden, image_size=x_train.shape[1]).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = adam(model.parameters(), config.lr)
     batches = IndexBatches(len(x_train), config.batch_size, seed=config.seed, drop_last=False)
     run_config = {**asdict(config), "image_shape": list(train.image_shape), "steps_per_epoch": batches.steps_per_epoch}
     trainer = Trainer({"model": model}, {"adam": optimizer}, run_config, path=path)

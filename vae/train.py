@@ -25,6 +25,7 @@ from utils.config import by_profile
 from utils.data import IndexBatches, chunks, dataset_info, load_dataset, to_float, to_uint8
 from utils.training import (
     Trainer,
+    adam,
     add_hook,
     autocast,
     load_checkpoint,
@@ -224,7 +225,7 @@ def make_trainer(config: VAEConfig, data: Images, path: str | Path | None = None
     model = make_model(config, data.image_shape).to(device)
     if use_channels_last(device) and config.model != "mlp-vae":
         model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = adam(model.parameters(), config.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=AMP and device.type == "cuda" and not torch.cuda.is_bf16_supported())
     n_train = min(len(data), config.train_subset or len(data))
     steps_per_epoch = math.ceil(n_train / config.batch_size)

@@ -23,6 +23,7 @@ from utils.data import IndexBatches, chunks, load_dataset, to_float, to_uint8
 from utils.metrics import random_affine, ssim
 from utils.training import (
     Trainer,
+    adam,
     autocast,
     load_checkpoint,
     pick_device,
@@ -159,7 +160,7 @@ def make_vqvae_trainer(config: VQVAEConfig, train_images: torch.Tensor, path: st
     config = config.resolved()
     seed_everything(config.seed)
     model = build_vqvae(config, train_images.shape[1]).to(pick_device(device))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = adam(model.parameters(), config.lr)
     steps_per_epoch = len(train_images) // min(config.batch_size, len(train_images))
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.epochs * steps_per_epoch)
     run_config = {**asdict(config), "image_shape": list(train_images.shape[1:]), "steps_per_epoch": steps_per_epoch,
@@ -339,7 +340,7 @@ def train_pixelcnn(config: PixelCNNConfig, vq_trainer: Trainer, train_codes: tor
             raise ValueError("a class-conditional PixelCNN needs test_labels with test_codes")
         train_labels = train_labels.long().to(device)
     prior = GatedPixelCNN(num_codes, config.channels, config.layers, num_classes=num_classes).to(device)
-    optimizer = torch.optim.Adam(prior.parameters(), lr=config.lr)
+    optimizer = adam(prior.parameters(), config.lr)
     batches = IndexBatches(len(train_codes), config.batch_size, seed=config.seed)
     steps = config.epochs * batches.steps_per_epoch
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
@@ -440,8 +441,8 @@ def train_code_gan(config: CodeGANConfig, vq_trainer: Trainer, train_codes: torc
     map_size = train_codes.shape[-1]
     generator = CodeGenerator(model.num_codes, map_size, config.z_dim, config.width).to(device)
     discriminator = CodeDiscriminator(model.quantizer.codebook.detach(), map_size, config.d_width).to(device)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=config.betas)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=config.betas)
+    opt_g = adam(generator.parameters(), config.lr, config.betas)
+    opt_d = adam(discriminator.parameters(), config.lr, config.betas)
     trainer = Trainer({"G": generator, "D": discriminator}, {"G": opt_g, "D": opt_d},
                       _prior_run_config(config, vq_trainer, tuple(train_codes.shape[1:])), path=path)
     if resume:
