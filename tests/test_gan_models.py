@@ -17,7 +17,15 @@ from gan.models import (
     mean_pool_downsample,
     nearest_upsample,
 )
-from gan.train import GanConfig, GanRun, bilinear_grid, gan_config, seed_direction_corners
+from gan.train import (
+    GanConfig,
+    GanRun,
+    bilinear_grid,
+    gan_config,
+    load_generator,
+    seed_direction_corners,
+    weight_average,
+)
 from utils.data import ImageSet
 from utils.training import single_cpu_thread
 
@@ -154,3 +162,40 @@ def test_linear_learning_rate_decay_reaches_zero_at_the_end():
                   data=toy_digits(16)).learning_rate(500) == 2e-4
     with pytest.raises(ValueError, match="unknown lr_decay"):
         GanConfig(loss="lsgan", lr_decay="cosine")
+
+
+def test_weight_average_is_the_mean_first_then_a_moving_average():
+    average = weight_average(0.9)  # the mean of the first 1 / (1 - 0.9) = 10 values, then a moving average
+    value = torch.tensor(0.0)
+    values = [float(v) for v in range(1, 13)]
+    for count, new in enumerate(values, start=1):  # AveragedModel copies the first value, then averages
+        value = torch.tensor(new) if count == 1 else average(value, torch.tensor(new), torch.tensor(count - 1))
+        if count == 10:
+            assert value.item() == pytest.approx(sum(values[:10]) / 10)
+    expected = sum(values[:10]) / 10
+    for new in values[10:]:
+        expected = 0.9 * expected + 0.1 * new
+    assert value.item() == pytest.approx(expected)
+
+
+def test_the_weight_average_samples_is_checkpointed_and_loaded(tmp_path):
+    config = GanConfig(loss="wgan-gp", dataset="toy", iters=6, batch_size=8, n_critic=2, z_dim=8, channels=8,
+                       ema_decay=0.999)
+    run = GanRun(config, path=tmp_path / "gan.pt", device="cpu", data=toy_digits(16))
+    run.train(progress=False)
+    assert run.ema.n_averaged.item() == 3  # one update per generator step
+    average = run.sampler.state_dict()
+    assert not torch.equal(average["project.0.weight"], run.generator.state_dict()["project.0.weight"])
+    generator, loaded = load_generator(tmp_path / "gan.pt")
+    assert loaded == config
+    for name, value in generator.state_dict().items():
+        assert torch.equal(value, average[name]), name
+    resumed = GanRun(config, path=tmp_path / "gan.pt", device="cpu", data=toy_digits(16))
+    assert resumed.trainer.resume() and resumed.ema.n_averaged.item() == 3
+    assert torch.equal(resumed.sample(4, seed=1), run.sample(4, seed=1))
+
+
+def test_quick_wgan_gp_samples_a_wider_generator_through_its_weight_average():
+    quick = gan_config("wgan-gp", "quick")
+    assert (quick.channels, quick.d_channels, quick.ema_decay) == (32, 16, 0.999)
+    assert gan_config("lsgan", "quick").ema_decay is None and gan_config("wgan-gp", "full").ema_decay is None
