@@ -28,7 +28,7 @@ from utils.training import (
     load_checkpoint,
     pick_device,
     seed_everything,
-    single_cpu_thread,
+    small_model_threads,
 )
 from vae.mlp import split_elbo
 
@@ -114,7 +114,7 @@ def train(config: CVAEConfig, path: str | Path | None = None, device: torch.devi
           hooks: Mapping[int, Callable[[Trainer], None]] | None = None) -> Trainer:
     """Train (or, from a finished checkpoint at ``path``, just load) one VAE or CVAE.
 
-    On the CPU it trains on one thread (:func:`single_cpu_thread`): the same weights on every
+    On the CPU it trains on one thread (:func:`small_model_threads`): the same weights on every
     machine, and faster than two threads on a busy two-core machine.
 
     History: ``loss`` (training batches, every 10 steps); at every epoch end, logged at
@@ -152,7 +152,7 @@ def train(config: CVAEConfig, path: str | Path | None = None, device: torch.devi
 
     per_epoch = batches.steps_per_epoch
     every = add_hook(hooks, per_epoch, end_of_epoch)  # the epoch's test loss first, then a caller's hook
-    with single_cpu_thread(device):
+    with small_model_threads(device):
         trainer.run(step, config.epochs * per_epoch, desc=f"{config.model} {config.dataset}",
                     log_every=min(10, per_epoch), checkpoint_every=10 * per_epoch, hooks=every, progress=progress)
     model.eval()

@@ -27,7 +27,7 @@ from utils.training import (
     load_checkpoint,
     pick_device,
     seed_everything,
-    single_cpu_thread,
+    small_model_threads,
     use_channels_last,
 )
 
@@ -216,7 +216,7 @@ class GanRun:
     # ----- the run
     def train(self, hooks: dict[int, Callable[[Trainer], None]] | None = None, progress: bool = True,
               log_every: int = 10, checkpoint_every: int | None = 1000) -> dict:
-        with single_cpu_thread(self.device):
+        with small_model_threads(self.device):
             return self.trainer.run(self.step, self.config.iters, desc=self.config.loss, log_every=log_every,
                                     checkpoint_every=checkpoint_every, hooks=hooks, progress=progress)
 

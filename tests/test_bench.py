@@ -63,3 +63,10 @@ def test_unknown_case_exits_2_with_the_known_ones(capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "no_such_case" in err and all(name in err for name in CASES)
+
+
+def test_bad_course_threads_exits_2(capsys, monkeypatch):
+    monkeypatch.setenv("COURSE_THREADS", "many")
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(main, ["cvae"])
+    assert exit_.value.code == 2 and "COURSE_THREADS" in capsys.readouterr().err

@@ -27,7 +27,7 @@ from gan.train import (
     weight_average,
 )
 from utils.data import ImageSet
-from utils.training import single_cpu_thread
+from utils.training import small_model_threads
 
 
 def toy_digits(n: int = 64) -> ImageSet:
@@ -104,7 +104,7 @@ def test_a_few_steps_reduce_the_discriminator_loss(loss):
     real = run.images[:32]
     torch.manual_seed(1)
     before = run.loss.discriminator(*run.discriminator(torch.cat([real, run.generator(run.noise(32))])).chunk(2))
-    with single_cpu_thread("cpu"):  # G is never updated (n_critic > iters): D must learn to tell them apart
+    with small_model_threads("cpu"):  # G is never updated (n_critic > iters): D must learn to tell them apart
         for step in range(config.iters):
             run.step(step)
     torch.manual_seed(1)

@@ -20,7 +20,7 @@ from utils.training import (
     load_checkpoint,
     save_checkpoint,
     seed_everything,
-    single_cpu_thread,
+    small_model_threads,
 )
 
 DATA = torch.randn(96, 5)
@@ -216,11 +216,19 @@ def test_cpu_autocast_is_opt_in(monkeypatch):
         assert (a @ b).dtype == torch.float32
 
 
-def test_thread_contexts_restore_the_previous_count():
+def test_small_models_run_on_one_thread_or_course_threads(monkeypatch):
     before = torch.get_num_threads()
+    monkeypatch.delenv("COURSE_THREADS", raising=False)
     with cpu_threads(2):
         assert torch.get_num_threads() == 2
-        with single_cpu_thread("cpu"):
+        with small_model_threads("cpu"):
             assert torch.get_num_threads() == 1
         assert torch.get_num_threads() == 2
     assert torch.get_num_threads() == before
+    monkeypatch.setenv("COURSE_THREADS", "3")
+    with small_model_threads("cpu"):
+        assert torch.get_num_threads() == 3
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("COURSE_THREADS", bad)
+        with pytest.raises(ValueError, match="COURSE_THREADS must be a positive whole number"):
+            small_model_threads("cpu")

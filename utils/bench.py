@@ -16,7 +16,8 @@ It prints the ratio, the sampling throughput, the peak memory and the FLOPs per 
 image (``torch.utils.flop_counter``) against this machine's measured matmul FLOP/s.  Each
 case runs in its own process, so its peak memory is its own.  On CUDA ``--amp`` and
 ``--channels-last`` add measured variants, and ``--compile`` a ``torch.compile`` one; on the CPU ``--amp``
-measures bfloat16 autocast and ``--threads N`` runs every case on N threads instead of the family's own.
+measures bfloat16 autocast (what ``COURSE_AMP=1`` gives), and ``COURSE_THREADS=N`` in the environment runs
+the small models on N threads instead of one, as it does in the course.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from PIL import Image
 
 from utils.cli import CourseArgumentParser, run_cli
 from utils.data import EMBEDDED, ImageSet, IndexBatches, load_dataset, to_float
-from utils.training import adam, autocast, cpu_threads, pick_device, single_cpu_thread
+from utils.training import adam, autocast, course_threads, pick_device, small_model_threads
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], None]
 SampleFn = Callable[[int], torch.Tensor]
@@ -56,7 +57,7 @@ class Case:
     batch_size: int
     value_range: tuple[float, float]
     build: Callable[[torch.device, dict, ImageSet], tuple[StepFn, SampleFn, torch.nn.Module]]
-    single_thread: bool = False  # the family trains on one CPU thread (see utils.training.single_cpu_thread)
+    single_thread: bool = False  # a small model: one CPU thread, or COURSE_THREADS (utils.training.small_model_threads)
     conv: bool = False  # channels-last applies
     image_shape: tuple[int, int, int] = (1, 28, 28)  # mnist5k; other shapes train on random images of that shape
 
@@ -381,19 +382,12 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
-def case_threads(device: torch.device, case: Case, threads: int | None) -> contextlib.AbstractContextManager:
-    """``threads`` CPU threads if given, else what the family trains with (one for the small models)."""
-    if threads is not None:
-        return cpu_threads(threads)
-    return single_cpu_thread(device) if case.single_thread else contextlib.nullcontext()
-
-
 def run_case(name: str, device: torch.device, seconds: float, warmup: int, workers: int,
-             variant: dict, sample_count: int = 1000, profile: str = "quick", threads: int | None = None) -> dict:
+             variant: dict, sample_count: int = 1000, profile: str = "quick") -> dict:
     case = PROFILES[profile][name]
     torch.manual_seed(0)
     data = bench_data(case)
-    threads = case_threads(device, case, threads)
+    threads = small_model_threads(device) if case.single_thread else contextlib.nullcontext()
     channels_last = bool(variant.get("channels_last")) and case.conv
     with threads:
         step, sample, model = case.build(device, variant, data)
@@ -470,8 +464,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers of the usual path (default 0)")
     parser.add_argument("--amp", action="store_true",
                         help="also measure mixed precision (bfloat16 autocast on the CPU, as COURSE_AMP=1 gives)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads in every case (default: each family's own, one for the small models)")
     parser.add_argument("--channels-last", action="store_true", help="CUDA: also measure channels-last (conv models)")
     parser.add_argument("--compile", action="store_true", help="CUDA: also measure torch.compile")
     parser.add_argument("--json", default="outputs/bench.json", help="where to write the results")
@@ -483,13 +475,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [c for c in args.cases if c not in CASES]
     if unknown:
         parser.error(f"unknown case {', '.join(unknown)}; known cases: {', '.join(CASES)}")
-    if args.seconds <= 0 or args.warmup < 0 or args.workers < 0 or (args.threads is not None and args.threads < 1):
-        parser.error("--seconds and --threads must be positive, --warmup and --workers not negative")
+    if args.seconds <= 0 or args.warmup < 0 or args.workers < 0:
+        parser.error("--seconds must be positive, --warmup and --workers not negative")
+    try:
+        threads = course_threads()
+    except ValueError as error:
+        parser.error(str(error))
     device = pick_device(args.device)
     if args.one:
         print(json.dumps(run_case(args.one, device, args.seconds, args.warmup, args.workers, json.loads(args.variant),
-                                  sample_count=100 if args.profile == "full" else 1000, profile=args.profile,
-                                  threads=args.threads)))
+                                  sample_count=100 if args.profile == "full" else 1000, profile=args.profile)))
         return 0
     rows = []
     for name in args.cases or list(CASES):
@@ -497,7 +492,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name} [{variant_label(variant)}] ...", flush=True)
             command = [sys.executable, "-m", "utils.bench", "--one", name, "--profile", args.profile,
                        "--device", str(device), "--seconds", str(args.seconds), "--warmup", str(args.warmup),
-                       "--workers", str(args.workers), *(["--threads", str(args.threads)] if args.threads else []),
+                       "--workers", str(args.workers),
                        "--variant", json.dumps(variant)]
             # the families' own switches (utils.training.autocast / use_channels_last) follow the variant
             env = {**os.environ, "COURSE_AMP": "1" if variant.get("amp") else "0",
@@ -514,7 +509,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_table(rows))
     cpu_peak = rows[0]["matmul_flops_per_s"] if rows else math.nan
     print(f"\nmatmul speed on {device}: {cpu_peak / 1e9:.1f} GFLOP/s (float32, 1024x1024); "
-          f"torch {torch.__version__}; DataLoader workers: {args.workers}")
+          f"torch {torch.__version__}; DataLoader workers: {args.workers}"
+          + (f"; small models on {threads} CPU threads (COURSE_THREADS)" if device.type == "cpu" else ""))
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"device": str(device), "torch": torch.__version__, "rows": rows}, indent=2))

@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from utils.config import checkpoint_dir
 from utils.data import EMBEDDED, ImageSet, IndexBatches, chunks, load_dataset, to_float
-from utils.training import single_cpu_thread
+from utils.training import small_model_threads
 
 FEATURES = ("classifier", "inception")
 FEATURE_LABELS = {
@@ -198,7 +198,7 @@ def train_digit_classifier(
     """Train a :class:`DigitClassifier` with in-batch random affine augmentation and a one-cycle schedule."""
     device = _device(device)
     cuda_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda_devices), single_cpu_thread(device):  # caller's RNG streams untouched
+    with torch.random.fork_rng(devices=cuda_devices), small_model_threads(device):  # caller's RNG streams untouched
         torch.manual_seed(seed)
         return _fit_digit_classifier(train, device, epochs, batch_size, max_lr, seed, verbose)
 
@@ -320,7 +320,7 @@ def softmax_predictions(images: torch.Tensor, classifier: nn.Module, batch_size:
     device = _module_device(classifier)
     slices = list(chunks(len(images), batch_size))
     probabilities = []
-    with _evaluating(classifier), single_cpu_thread(device):
+    with _evaluating(classifier), small_model_threads(device):
         for part in _progress(slices, len(slices), "classifying"):
             batch = to_float(images[part].to(device), (0.0, 1.0))
             probabilities.append(F.softmax(classifier(batch).double(), dim=1).cpu())
@@ -487,7 +487,7 @@ def image_features(
         extract, prepare = inception_feature_extractor(device), inception_resize
     slices = list(chunks(len(images), batch_size))
     parts = _progress(slices, len(slices), "features")
-    threads = single_cpu_thread(device) if features == "classifier" else contextlib.nullcontext()
+    threads = small_model_threads(device) if features == "classifier" else contextlib.nullcontext()
     with threads:
         return np.concatenate([extract(prepare(images[part])).cpu().numpy() for part in parts])
 
@@ -600,7 +600,7 @@ def fid_folders(
             "custom_feat_extractor": classifier_feature_extractor(classifier, device),
             "custom_fn_resize": _float_image,
         }
-        with single_cpu_thread(device), _frechet_setting(classifier.feature_dim):
+        with small_model_threads(device), _frechet_setting(classifier.feature_dim):
             return float(compute_fid(str(dir1), str(dir2), **options))
     options["custom_feat_extractor"] = inception_feature_extractor(device)
     with _frechet_setting(2048):

@@ -72,14 +72,25 @@ def pick_device(preferred: str | torch.device | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def single_cpu_thread(device: torch.device | str) -> contextlib.AbstractContextManager:
-    """One torch thread while a small model runs on the CPU (a no-op on an accelerator).
+def small_model_threads(device: torch.device | str) -> contextlib.AbstractContextManager:
+    """The CPU threads a small model runs with: one, or ``COURSE_THREADS`` (a no-op on an accelerator).
 
-    The weights then come out the same on every machine with the same torch build, and a small
-    network loses little: on a busy two-core machine two threads ran 3-15x slower than one
-    (OpenMP threads wait on each other).
+    With one thread the weights come out the same on every machine with the same torch build, and a
+    small network loses little: on a busy two-core machine two threads ran 3-15x slower than one
+    (OpenMP threads wait on each other). On a quiet machine more threads do help the MLP VAEs
+    (``COURSE_THREADS=2 python -m utils.bench mlp_vae``).
     """
-    return cpu_threads(1) if torch.device(device).type == "cpu" else contextlib.nullcontext()
+    if torch.device(device).type != "cpu":
+        return contextlib.nullcontext()
+    return cpu_threads(course_threads())
+
+
+def course_threads() -> int:
+    """``COURSE_THREADS`` from the environment (default 1); a clear error if it is not a positive whole number."""
+    value = os.environ.get("COURSE_THREADS", "").strip() or "1"
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"COURSE_THREADS must be a positive whole number of CPU threads, not {value!r}")
+    return int(value)
 
 
 @contextlib.contextmanager

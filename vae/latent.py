@@ -29,7 +29,7 @@ from utils.config import by_profile
 from utils.data import IndexBatches, chunks, load_dataset, to_float, to_uint8
 from utils.metrics import fid_from_features, image_features, inception_score
 from utils.report import markdown_table
-from utils.training import Trainer, adam, pick_device, seed_everything, single_cpu_thread
+from utils.training import Trainer, adam, pick_device, seed_everything, small_model_threads
 from vae.losses import elbo_loss
 from vae.mlp import MLPVAE, split_elbo
 
@@ -104,7 +104,7 @@ def train_latent_vae(config: LatentVAEConfig, path=None, device: torch.device | 
         run.record("test_loss", mean_loss(model, x_test))
 
     per_epoch = batches.steps_per_epoch
-    with single_cpu_thread(device):
+    with small_model_threads(device):
         trainer.run(step, config.epochs * per_epoch, desc=f"VAE latent {config.latent}", log_every=min(10, per_epoch),
                     checkpoint_every=10 * per_epoch, hooks={per_epoch: end_of_epoch}, progress=progress)
     model.eval()

@@ -31,7 +31,7 @@ from utils.training import (
     load_checkpoint,
     pick_device,
     seed_everything,
-    single_cpu_thread,
+    small_model_threads,
     use_channels_last,
 )
 from vae.losses import BETA_SCHEDULES, beta_at, gaussian_kl, sse_per_image
@@ -247,7 +247,7 @@ def train(config: VAEConfig, path: str | Path | None = None, device: torch.devic
     History: ``loss`` (training batches, every 10 steps); at each epoch end, logged at that epoch's
     last step: ``beta``, ``train_recon``, ``train_kl`` (means over the epoch's images), ``val_recon``,
     ``val_kl`` and ``val_loss`` (= recon + KL, beta = 1) over the whole evaluation split.  On the CPU the
-    model trains on one thread (:func:`single_cpu_thread`).
+    model trains on one thread (:func:`small_model_threads`).
     """
     config = config.resolved()
     device = pick_device(device)
@@ -298,7 +298,7 @@ def train(config: VAEConfig, path: str | Path | None = None, device: torch.devic
 
     every = add_hook(hooks, per_epoch, end_of_epoch)
     name = config.model + (f" beta {config.beta:g} {config.beta_schedule}" if model.variational else "")
-    with single_cpu_thread(device):
+    with small_model_threads(device):
         trainer.run(step, config.epochs * per_epoch, desc=f"{name} z{config.latent}",
                     log_every=min(10, per_epoch), checkpoint_every=5 * per_epoch, hooks=every, progress=progress)
     model.eval()

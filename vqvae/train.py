@@ -29,7 +29,7 @@ from utils.training import (
     pick_device,
     save_checkpoint,
     seed_everything,
-    single_cpu_thread,
+    small_model_threads,
 )
 from vqvae.losses import code_cross_entropy, discriminator_loss, generator_loss, perplexity, vqvae_loss
 from vqvae.models import PRESETS, VQVAE, VQVAEShape, preset_for
@@ -208,7 +208,7 @@ def train_vqvae(config: VQVAEConfig, path: str | Path | None = None, device: tor
         run.record("restarts", model.quantizer.restarts)
 
     per_epoch = trainer.config["steps_per_epoch"]
-    with single_cpu_thread(device):
+    with small_model_threads(device):
         trainer.run(step, config.epochs * per_epoch, desc=f"VQ-VAE {config.dataset}", log_every=min(10, per_epoch),
                     checkpoint_every=per_epoch, hooks={per_epoch: end_of_epoch}, progress=progress)
     model.eval()
@@ -365,7 +365,7 @@ def train_pixelcnn(config: PixelCNNConfig, vq_trainer: Trainer, train_codes: tor
     hooks = {}
     if test_codes is not None:
         hooks[batches.steps_per_epoch] = lambda run: run.record("test_nll", code_nll(prior, test_codes, test_labels))
-    with single_cpu_thread(device):
+    with small_model_threads(device):
         trainer.run(step, steps, desc="PixelCNN prior", log_every=min(10, batches.steps_per_epoch),
                     checkpoint_every=batches.steps_per_epoch, hooks=hooks, progress=progress)
     prior.eval()
@@ -418,7 +418,7 @@ def sample_pixelcnn(prior: GatedPixelCNN, n: int, map_shape: tuple[int, int], se
     generator = torch.Generator(device=device).manual_seed(seed)
     labels = sampling_labels(prior, n, labels)
     prior.eval()
-    with single_cpu_thread(device):
+    with small_model_threads(device):
         return torch.cat([prior.sample(len(range(n)[part]), *map_shape, generator=generator, temperature=temperature,
                                        labels=None if labels is None else labels[part])
                           for part in chunks(n, EVAL_BATCH)]).cpu()
@@ -471,7 +471,7 @@ def train_code_gan(config: CodeGANConfig, vq_trainer: Trainer, train_codes: torc
                 "d_fake": torch.sigmoid(fake_logits).mean().detach(),
                 "fake_perplexity": perplexity(fake_counts)}
 
-    with single_cpu_thread(device):
+    with small_model_threads(device):
         trainer.run(step, config.steps, desc="DCGAN prior", log_every=10, checkpoint_every=500, progress=progress)
     generator.eval()
     return trainer
