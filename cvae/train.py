@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 
-from cvae.losses import elbo_loss
 from cvae.models import VAE, build_model
 from utils.config import by_profile
 from utils.data import IndexBatches, chunks, load_dataset, to_float, to_uint8
@@ -30,7 +29,7 @@ from utils.training import (
     seed_everything,
     small_model_threads,
 )
-from vae.mlp import split_elbo
+from vae.mlp import split_elbo, training_loss
 
 EVAL_SEED = 1234
 PUBLISHED_EPOCHS = 200
@@ -135,8 +134,7 @@ def train(config: CVAEConfig, path: str | Path | None = None, device: torch.devi
     def step(i: int) -> dict[str, torch.Tensor]:
         index = batches(i).to(device)
         x, y = train_split.x[index], train_split.y[index]
-        logits, mu, logvar = model(x, y)
-        loss = elbo_loss(logits, x, mu, logvar)["loss"]
+        loss = training_loss(model, x, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -28,7 +28,8 @@ from vae.latent import (
     total_variation,
     train_latent_vae,
 )
-from vae.mlp import MLPVAE
+from vae.losses import elbo_loss
+from vae.mlp import MLPVAE, training_loss
 
 
 def two_blobs(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -219,3 +220,19 @@ def test_codes_and_images_of_a_set(three_epochs):
     own = pcc(recon, test.images[picked])
     other = pcc(recon, test.images[picked.roll(25)])  # 5 digits further on
     assert (own > other).mean() > 0.8
+
+
+def test_mlp_training_loss_is_the_elbo_and_bfloat16_only_when_asked(monkeypatch):
+    torch.manual_seed(0)
+    model, x = MLPVAE(latent=2, hidden=32), torch.rand(8, 784)
+    monkeypatch.delenv("COURSE_AMP", raising=False)
+    torch.manual_seed(1)
+    loss = training_loss(model, x)
+    torch.manual_seed(1)
+    logits, mu, logvar = model(x)
+    assert torch.equal(loss, elbo_loss(logits, x, mu, logvar)["loss"])
+    monkeypatch.setenv("COURSE_AMP", "1")  # bfloat16 forward pass on the CPU, float32 loss
+    torch.manual_seed(1)
+    mixed = training_loss(model, x)
+    assert mixed.dtype == torch.float32 and not torch.equal(mixed, loss)
+    assert mixed.item() == pytest.approx(loss.item(), rel=0.02)

@@ -76,15 +76,13 @@ def _adam_step(model: torch.nn.Module, lr: float = 1e-3, betas=(0.9, 0.999)):
 def _mlp_vae_case(conditional: bool, hidden: int, latent: int):
     def build(device: torch.device, options: dict, data: ImageSet):
         from cvae.models import build_model
-        from vae.losses import elbo_loss
+        from vae.mlp import training_loss
 
         model = build_model("cvae" if conditional else "vae", latent=latent, hidden=hidden).to(device)
         update = _adam_step(model)
 
-        def step(x: torch.Tensor, y: torch.Tensor) -> None:
-            with autocast(device):
-                logits, mu, logvar = model(x, y if conditional else None)
-            update(elbo_loss(logits.float(), x, mu.float(), logvar.float())["loss"])
+        def step(x: torch.Tensor, y: torch.Tensor) -> None:  # the course's own loss (and autocast rule)
+            update(training_loss(model, x.flatten(1), y if conditional else None))
 
         @torch.no_grad()
         def sample(n: int) -> torch.Tensor:

@@ -30,8 +30,7 @@ from utils.data import IndexBatches, chunks, load_dataset, to_float, to_uint8
 from utils.metrics import fid_from_features, image_features, inception_score
 from utils.report import markdown_table
 from utils.training import Trainer, adam, pick_device, seed_everything, small_model_threads
-from vae.losses import elbo_loss
-from vae.mlp import MLPVAE, split_elbo
+from vae.mlp import MLPVAE, split_elbo, training_loss
 
 PUBLISHED_EPOCHS = 100  # the seed's default training length for both models
 
@@ -89,8 +88,7 @@ def train_latent_vae(config: LatentVAEConfig, path=None, device: torch.device | 
 
     def step(i: int) -> dict[str, torch.Tensor]:
         x = x_train[batches(i).to(device)]
-        logits, mu, logvar = model(x)
-        loss = elbo_loss(logits, x, mu, logvar)["loss"]
+        loss = training_loss(model, x)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
