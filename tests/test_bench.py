@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from utils.bench import CASES, TorchvisionStyleDataset, flops_per_image, format_table, main, run_case, usual_dataset
+from utils.bench import (
+    CASES,
+    TimedPath,
+    TorchvisionStyleDataset,
+    compare_paths,
+    flops_per_image,
+    format_table,
+    main,
+    run_case,
+    usual_dataset,
+)
 from utils.cli import run_cli
 from utils.data import to_float
 
@@ -70,3 +80,20 @@ def test_bad_course_threads_exits_2(capsys, monkeypatch):
     with pytest.raises(SystemExit) as exit_:
         run_cli(main, ["cvae"])
     assert exit_.value.code == 2 and "COURSE_THREADS" in capsys.readouterr().err
+
+
+def test_paths_take_turns_a_b_b_a():
+    order = []
+
+    def runner(name):
+        def run(i):
+            order.append(name)
+            return 2
+        return run
+
+    memory, usual = TimedPath(runner("memory"), torch.device("cpu")), TimedPath(runner("usual"), torch.device("cpu"))
+    fast, slow = compare_paths(memory, usual, seconds=0.002, warmup=1)
+    timed = [name for i, name in enumerate(order) if i >= 2]  # after one warm-up step each
+    runs = [timed[0]] + [b for a, b in zip(timed, timed[1:], strict=False) if a != b]
+    assert runs == ["memory", "usual", "memory"]  # memory, then usual twice in a row, then memory
+    assert fast > 0 and slow > 0 and memory.step % 5 == 0 and usual.step % 5 == 0

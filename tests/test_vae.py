@@ -6,8 +6,9 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from vae.losses import autoencoder_loss, beta_at, beta_vae_loss, gaussian_kl, sse_per_image
+from vae.losses import autoencoder_loss, bernoulli_nll, beta_at, beta_vae_loss, gaussian_kl, sse_per_image
 from vae.models import Autoencoder, ConvVAE, NaturalImageVAE, build_model
 from vae.train import (
     VAEConfig,
@@ -230,3 +231,22 @@ def test_skimage_photos_are_an_offline_natural_image_set():
     assert len(train_split) == 4 * len(test_split) and len(test_split.classes) == 12
     assert torch.equal(torch.bincount(test_split.labels), torch.full((12,), 100))
     assert -1 <= train_split.x.min() and train_split.x.max() <= 1
+
+
+def test_cpu_bernoulli_nll_matches_torch_in_value_and_gradient():
+    torch.manual_seed(0)
+    logits = torch.cat([torch.randn(4, 50) * 4, torch.tensor([[-80.0, -17.0, 0.0, 17.0, 80.0] * 10])])
+    target = torch.rand(5, 50)
+    target[0, :10] = 0.0
+    target[1, :10] = 1.0
+    ours, theirs = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    mine = bernoulli_nll(ours, target)
+    reference = F.binary_cross_entropy_with_logits(theirs, target, reduction="none")
+    torch.testing.assert_close(mine, reference, atol=1e-6, rtol=1e-6)
+    weights = torch.rand(5, 50)
+    (mine * weights).sum().backward()
+    (reference * weights).sum().backward()
+    torch.testing.assert_close(ours.grad, theirs.grad, atol=1e-6, rtol=1e-6)
+    double = torch.randn(3, 7, dtype=torch.float64, requires_grad=True)
+    fixed_target = torch.rand(3, 7, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda values: bernoulli_nll(values, fixed_target), (double,))

@@ -266,20 +266,39 @@ def usual_dataset(images: torch.Tensor, labels: torch.Tensor, value_range: tuple
                  transform=usual_transform(value_range, 1))
 
 
-def _timed(run_step: Callable[[int], int], seconds: float, warmup: int, device: torch.device) -> float:
-    """Images per second of ``run_step(i) -> images`` over at least ``seconds`` after ``warmup`` steps."""
-    for i in range(warmup):
-        run_step(i)
-    _sync(device)
-    images, started, i = 0, time.perf_counter(), warmup
-    while True:
-        images += run_step(i)
-        i += 1
-        if i % 5 == 0:
-            _sync(device)
-            elapsed = time.perf_counter() - started
-            if elapsed >= seconds:
-                return images / elapsed
+class TimedPath:
+    """One data path's training loop, timed in slices, so that two paths can take turns.
+
+    Step speed drifts while a model trains and while a shared machine's load changes; timing the paths
+    in the order A B B A cancels a steady drift instead of handing it to whichever path ran second.
+    """
+
+    def __init__(self, run_step: Callable[[int], int], device: torch.device):
+        self.run_step, self.device = run_step, device
+        self.step, self.images, self.seconds = 0, 0, 0.0
+
+    def warm_up(self, steps: int) -> None:
+        for _ in range(steps):
+            self.run_step(self.step)
+            self.step += 1
+        _sync(self.device)
+
+    def run_for(self, seconds: float) -> None:
+        """Train for at least ``seconds`` more (checking the clock every 5 steps), adding to the totals."""
+        images, started = 0, time.perf_counter()
+        while True:
+            images += self.run_step(self.step)
+            self.step += 1
+            if self.step % 5 == 0:
+                _sync(self.device)
+                elapsed = time.perf_counter() - started
+                if elapsed >= seconds:
+                    self.images, self.seconds = self.images + images, self.seconds + elapsed
+                    return
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds
 
 
 def _sync(device: torch.device) -> None:
@@ -287,8 +306,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def in_memory_rate(case: Case, step: StepFn, images: torch.Tensor, labels: torch.Tensor, device: torch.device,
-                   seconds: float, warmup: int, channels_last: bool) -> float:
+def in_memory_steps(case: Case, step: StepFn, images: torch.Tensor, labels: torch.Tensor, device: torch.device,
+                    channels_last: bool) -> Callable[[int], int]:
+    """The course's path: ``run(i)`` trains on the ``i``-th index slice of the whole set on the device."""
     images, labels = images.to(device), labels.to(device)
     batches = IndexBatches(len(images), case.batch_size, seed=0)
 
@@ -300,32 +320,42 @@ def in_memory_rate(case: Case, step: StepFn, images: torch.Tensor, labels: torch
         step(x, labels[index])
         return len(index)
 
-    return _timed(run, seconds, warmup, device)
+    return run
 
 
-def dataloader_rate(case: Case, step: StepFn, images: torch.Tensor, labels: torch.Tensor, device: torch.device,
-                    seconds: float, warmup: int, workers: int, channels_last: bool) -> float:
-    with tempfile.TemporaryDirectory(prefix="bench-mnist-") as folder:
+def dataloader_steps(case: Case, step: StepFn, images: torch.Tensor, labels: torch.Tensor, device: torch.device,
+                     workers: int, channels_last: bool) -> Callable[[int], int]:
+    """The usual path: ``run(i)`` trains on the DataLoader's next batch (a new shuffled epoch when one ends)."""
+    with tempfile.TemporaryDirectory(prefix="bench-mnist-") as folder:  # torchvision's MNIST reads its files here
         dataset = usual_dataset(images, labels, case.value_range, Path(folder))
-        # as the PyTorch tutorials write it: workers (if any) start afresh each epoch (persistent_workers=False)
-        loader = torch.utils.data.DataLoader(dataset, batch_size=case.batch_size, shuffle=True, drop_last=True,
-                                             num_workers=workers, pin_memory=device.type == "cuda")
-        iterator = iter(loader)
+    # as the PyTorch tutorials write it: workers (if any) start afresh each epoch (persistent_workers=False)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=case.batch_size, shuffle=True, drop_last=True,
+                                         num_workers=workers, pin_memory=device.type == "cuda")
+    iterator = iter(loader)
 
-        def run(i: int) -> int:
-            nonlocal iterator
-            try:
-                x, y = next(iterator)
-            except StopIteration:
-                iterator = iter(loader)
-                x, y = next(iterator)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            step(x, y)
-            return len(x)
+    def run(i: int) -> int:
+        nonlocal iterator
+        try:
+            x, y = next(iterator)
+        except StopIteration:
+            iterator = iter(loader)
+            x, y = next(iterator)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        step(x, y)
+        return len(x)
 
-        return _timed(run, seconds, warmup, device)
+    return run
+
+
+def compare_paths(memory: TimedPath, usual: TimedPath, seconds: float, warmup: int) -> tuple[float, float]:
+    """Images per second of both paths, each timed for ``seconds`` in two halves, in the order A B B A."""
+    memory.warm_up(warmup)
+    usual.warm_up(warmup)
+    for path in (memory, usual, usual, memory):
+        path.run_for(seconds / 2)
+    return memory.images_per_second, usual.images_per_second
 
 
 # --------------------------------------------------------------------------- FLOPs
@@ -395,9 +425,10 @@ def run_case(name: str, device: torch.device, seconds: float, warmup: int, worke
             step = torch.compile(step)
         x = to_float(data.images[: case.batch_size], case.value_range).to(device)
         flops = flops_per_image(step, x, data.labels[: case.batch_size].to(device))
-        memory = in_memory_rate(case, step, data.images, data.labels, device, seconds, warmup, channels_last)
-        usual = dataloader_rate(case, step, data.images, data.labels, device, seconds, warmup, workers,
-                                channels_last)
+        memory, usual = compare_paths(
+            TimedPath(in_memory_steps(case, step, data.images, data.labels, device, channels_last), device),
+            TimedPath(dataloader_steps(case, step, data.images, data.labels, device, workers, channels_last), device),
+            seconds, warmup)
         peak = matmul_flops_per_second(device)
         sample(8)
         _sync(device)

@@ -11,10 +11,38 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
 
 
+class _BCEWithLogitsCPU(torch.autograd.Function):
+    """``max(l, 0) - l t + log(1 + exp(-|l|))`` with the gradient ``sigmoid(l) - t`` written out.
+
+    PyTorch's own ``binary_cross_entropy_with_logits`` goes through ``log_sigmoid``, whose CPU kernel is
+    not vectorised: on this course's CPU it took a fifth of the MLP VAE's training step. ``log(1 + e)``
+    instead of ``log1p(e)`` (``e = exp(-|l|)`` in (0, 1]) differs from it by under 6e-8 per pixel.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(logits, target)
+        return logits.clamp(min=0) - logits * target + torch.log(1 + torch.exp(-logits.abs()))
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        logits, target = ctx.saved_tensors
+        return grad * (torch.sigmoid(logits) - target), None  # targets are data: no gradient
+
+
+def bernoulli_nll(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-pixel ``BCE(sigmoid(logits), target)`` from logits, as ``F.binary_cross_entropy_with_logits`` gives it.
+
+    On the CPU a vectorised version (:class:`_BCEWithLogitsCPU`, about 4x faster there); elsewhere PyTorch's.
+    """
+    if logits.device.type == "cpu":
+        return _BCEWithLogitsCPU.apply(logits, target)
+    return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+
+
 def elbo_terms(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor):
     """Per-sample ``(bce, kl)``: BCE summed over pixels (targets in [0, 1]) and the KL of each row."""
-    bce = F.binary_cross_entropy_with_logits(logits, x.flatten(1), reduction="none").sum(dim=1)
-    return bce, gaussian_kl(mu, logvar)
+    return bernoulli_nll(logits, x.flatten(1)).sum(dim=1), gaussian_kl(mu, logvar)
 
 
 def elbo_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> dict[str, torch.Tensor]:

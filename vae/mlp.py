@@ -3,8 +3,8 @@
 Chapters 03 (VAE), 04 (latent space, 400 hidden units) and 05 (500 hidden units, and the conditional
 VAE of ``cvae``, which only differs in concatenating the one-hot label) share this class.  The
 decoder returns logits (``sigmoid(logits)`` is the Bernoulli mean): the loss then
-uses ``binary_cross_entropy_with_logits``, the same number as sigmoid + BCE
-without its ``log(0)`` clamp.
+is BCE computed from the logits (``vae.losses.bernoulli_nll``), the same number as
+sigmoid + BCE without its ``log(0)`` clamp.
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from utils.config import by_profile
@@ -34,7 +33,7 @@ from utils.training import (
     small_model_threads,
     use_channels_last,
 )
-from vae.losses import BETA_SCHEDULES, beta_at, gaussian_kl, sse_per_image
+from vae.losses import BETA_SCHEDULES, bernoulli_nll, beta_at, gaussian_kl, sse_per_image
 from vae.models import DEFAULT_WIDTH, build_model, model_kind
 
 EVAL_SEED = 1234
@@ -177,7 +176,7 @@ def loss_terms(model: nn.Module, x: torch.Tensor, generator: torch.Generator | N
         output, mu, logvar = model(x, generator=generator)
     output, mu, logvar = output.float(), mu.float(), logvar.float()
     if kind.likelihood == "bernoulli":
-        recon = F.binary_cross_entropy_with_logits(output, x.flatten(1), reduction="none").sum(dim=1)
+        recon = bernoulli_nll(output, x.flatten(1)).sum(dim=1)
     else:
         recon = sse_per_image(output, x)
     return output, recon, gaussian_kl(mu, logvar)
