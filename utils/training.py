@@ -46,8 +46,8 @@ class CheckpointMismatchError(ValueError):
 def adam(parameters, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
     """Adam as every family uses it: the fused kernel, one pass over all parameters per step.
 
-    The same update as PyTorch's default (a loop over the parameters on the CPU); on two CPU cores the
-    MLP VAE's training step ran about 20 % faster with it (``python -m utils.bench mlp_vae``).
+    The same update as PyTorch's default (a loop over the parameters on the CPU); on one thread of this
+    course's CPU the MLP VAE's training step ran about 20 % faster with it (``python -m utils.bench mlp_vae``).
     """
     return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=True)
 
