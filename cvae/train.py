@@ -113,8 +113,8 @@ def train(config: CVAEConfig, path: str | Path | None = None, device: torch.devi
           hooks: Mapping[int, Callable[[Trainer], None]] | None = None) -> Trainer:
     """Train (or, from a finished checkpoint at ``path``, just load) one VAE or CVAE.
 
-    On the CPU it trains on one thread (:func:`small_model_threads`): the same weights on every
-    machine, and faster than two threads on a busy two-core machine.
+    On the CPU it trains on one thread unless ``COURSE_THREADS`` says otherwise (:func:`small_model_threads`):
+    the same weights on every machine, and faster than two threads on a busy two-core machine.
 
     History: ``loss`` (training batches, every 10 steps); at every epoch end, logged at
     that epoch's last step, ``train_loss`` (mean over the epoch's batches, as the seed

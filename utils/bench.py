@@ -113,8 +113,8 @@ def _gan_case(loss: str, profile: str = "quick"):
             run.scaler.update()
 
         @torch.no_grad()
-        def sample(n: int) -> torch.Tensor:
-            return run.generator(run.noise(n))
+        def sample(n: int) -> torch.Tensor:  # from what the course samples (a weight average where kept)
+            return run.sampler(run.noise(n))
 
         return step, sample, torch.nn.ModuleList([run.generator, run.discriminator])
 

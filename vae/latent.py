@@ -71,7 +71,8 @@ def train_latent_vae(config: LatentVAEConfig, path=None, device: torch.device | 
     """Train (or, from a finished checkpoint at ``path``, just load) one VAE; returns its :class:`Trainer`.
 
     History: ``loss`` every 10 steps; ``train_loss`` (mean over the epoch's batches) and ``test_loss``
-    (the whole test split) at every epoch end.  On the CPU it runs on one thread (repeatable weights).
+    (the whole test split) at every epoch end.  On the CPU it runs on one thread by default (repeatable
+    weights; ``COURSE_THREADS`` changes it).
     """
     device = pick_device(device)
     train, test = load_dataset(config.dataset, "train"), load_dataset(config.dataset, "test")

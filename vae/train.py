@@ -33,7 +33,7 @@ from utils.training import (
     small_model_threads,
     use_channels_last,
 )
-from vae.losses import BETA_SCHEDULES, bernoulli_nll, beta_at, gaussian_kl, sse_per_image
+from vae.losses import BETA_SCHEDULES, beta_at, elbo_terms, gaussian_kl, sse_per_image
 from vae.models import DEFAULT_WIDTH, build_model, model_kind
 
 EVAL_SEED = 1234
@@ -176,10 +176,8 @@ def loss_terms(model: nn.Module, x: torch.Tensor, generator: torch.Generator | N
         output, mu, logvar = model(x, generator=generator)
     output, mu, logvar = output.float(), mu.float(), logvar.float()
     if kind.likelihood == "bernoulli":
-        recon = bernoulli_nll(output, x.flatten(1)).sum(dim=1)
-    else:
-        recon = sse_per_image(output, x)
-    return output, recon, gaussian_kl(mu, logvar)
+        return output, *elbo_terms(output, x, mu, logvar)
+    return output, sse_per_image(output, x), gaussian_kl(mu, logvar)
 
 
 @torch.no_grad()
@@ -246,7 +244,7 @@ def train(config: VAEConfig, path: str | Path | None = None, device: torch.devic
     History: ``loss`` (training batches, every 10 steps); at each epoch end, logged at that epoch's
     last step: ``beta``, ``train_recon``, ``train_kl`` (means over the epoch's images), ``val_recon``,
     ``val_kl`` and ``val_loss`` (= recon + KL, beta = 1) over the whole evaluation split.  On the CPU the
-    model trains on one thread (:func:`small_model_threads`).
+    model trains on one thread by default (:func:`small_model_threads`, ``COURSE_THREADS``).
     """
     config = config.resolved()
     device = pick_device(device)
