@@ -19,7 +19,8 @@ import torch
 
 from cvae.models import VAE, build_model
 from utils.config import by_profile
-from utils.data import IndexBatches, chunks, load_dataset, to_float, to_uint8
+from utils.data import IndexBatches, chunks, load_dataset, require_images, to_float, to_uint8
+from utils.noise import per_sample_randn
 from utils.training import (
     Trainer,
     adam,
@@ -124,12 +125,12 @@ def train(config: CVAEConfig, path: str | Path | None = None, device: torch.devi
     config = config.resolved()
     device = pick_device(device)
     train_split, test_split = load_split(config.dataset, "train", device), load_split(config.dataset, "test", device)
+    require_images(test_split, 1, "the epoch-end test loss", f"the test split of {config.dataset}")
     trainer = make_trainer(config, train_split, path, device)
     if resume:
         trainer.resume()
     model, optimizer = trainer.modules["model"], trainer.optimizers["adam"]
     batches = IndexBatches(len(train_split), config.batch_size, seed=config.seed, drop_last=False)
-    epoch_sum = torch.zeros(2, device=device)  # summed per-image loss, images
 
     def step(i: int) -> dict[str, torch.Tensor]:
         index = batches(i).to(device)
@@ -138,12 +139,11 @@ def train(config: CVAEConfig, path: str | Path | None = None, device: torch.devi
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        epoch_sum.add_(torch.stack([loss.detach() * len(index), torch.tensor(len(index), device=device)]))
+        trainer.tallies.add(loss=loss.detach() * len(index), images=len(index))  # checkpointed epoch sums
         return {"loss": loss.detach()}
 
     def end_of_epoch(run: Trainer) -> None:
-        total, count = epoch_sum.tolist()
-        epoch_sum.zero_()
+        total, count = run.tallies.take("loss", "images").values()
         run.record("train_loss", total / count)
         for name, value in evaluate(model, test_split).items():
             run.record(f"test_{name}", value)
@@ -196,10 +196,13 @@ def decode_images(model: VAE, z: torch.Tensor, labels: torch.Tensor | None = Non
 @torch.no_grad()
 def sample(model: VAE, n: int, labels: torch.Tensor | None = None, seed: int = 0, temperature: float = 1.0,
            image_shape=(1, 28, 28)) -> torch.Tensor:
-    """``n`` uint8 samples, ``z ~ N(0, temperature^2 I)``; a CVAE needs ``labels`` (length ``n``)."""
+    """``n`` uint8 samples, ``z ~ N(0, temperature^2 I)``; a CVAE needs ``labels`` (length ``n``).
+
+    Sample ``k``'s code depends only on ``(seed, k)``, not on ``n`` (:func:`utils.noise.per_sample_randn`).
+    """
     if model.conditional and (labels is None or len(labels) != n):
         raise ValueError(f"a CVAE samples with one label per image ({n})")
-    z = temperature * torch.randn(n, model.latent, generator=torch.Generator().manual_seed(seed))
+    z = temperature * per_sample_randn(n, (model.latent,), seed)
     return decode_images(model, z, labels, image_shape)
 
 

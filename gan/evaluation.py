@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from utils.data import require_images
 from utils.metrics import fid_from_features, image_features
 
 FidScore = Callable[[torch.Tensor], float]
@@ -33,6 +34,7 @@ def write_png_folder(images: torch.Tensor, folder: str | Path) -> Path:
 
 def ensure_custom_stats(stats_name: str, reference: torch.Tensor, device: torch.device | str) -> None:
     """Make clean-fid's Inception statistics of ``reference`` under ``stats_name`` unless they exist."""
+    require_images(reference, 2, "FID reference statistics", "the reference set")
     from cleanfid import fid as cleanfid
 
     if cleanfid.test_stats_exists(stats_name, mode="clean"):
@@ -48,6 +50,7 @@ def custom_stats_fid(stats_name: str, fake: torch.Tensor, device: torch.device |
     from cleanfid.features import get_reference_statistics
     from cleanfid.fid import frechet_distance
 
+    require_images(fake, 2, "FID", "the generated set")
     mu, sigma = get_reference_statistics(stats_name, "na", mode="clean", split="custom")
     features = image_features(fake, "inception", device)
     return float(frechet_distance(features.mean(axis=0), np.cov(features, rowvar=False), mu, sigma))
@@ -58,8 +61,10 @@ def fid_scorer(reference: torch.Tensor, features: str, device: torch.device | st
     """``score(fake) -> FID`` against ``reference`` (uint8 training images) with ``features``.
 
     Inception with a ``stats_name`` goes through clean-fid's custom statistics; otherwise the
-    reference features are computed once and kept in memory.
+    reference features are computed once and kept in memory.  Fewer than 2 reference images raise a
+    ``ValueError`` at once; so does scoring fewer than 2 generated images.
     """
+    require_images(reference, 2, "FID", "the reference set")
     if features == "inception" and stats_name:
         ensure_custom_stats(stats_name, reference, device or "cpu")
         return lambda fake: custom_stats_fid(stats_name, fake, device)

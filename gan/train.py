@@ -20,6 +20,7 @@ from gan.losses import get_loss, gradient_penalty
 from gan.models import build_gan
 from utils.config import by_profile, default_dataset
 from utils.data import ImageSet, IndexBatches, chunks, load_dataset, to_float, to_uint8
+from utils.noise import per_sample_randn
 from utils.training import (
     Trainer,
     adam,
@@ -152,7 +153,6 @@ class GanRun:
             modules["G_average"] = self.ema
         self.trainer = Trainer(modules, {"G": self.opt_g, "D": self.opt_d}, trainer_config, path=path,
                                extras={"scaler": self.scaler})
-        self.g_loss = torch.zeros((), device=self.device)
 
     def _on_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device)
@@ -178,9 +178,10 @@ class GanRun:
                 group["lr"] = self.learning_rate(step)
         losses = self.discriminator_step(self.images[self.batches(step)])
         if (step + 1) % self.config.n_critic == 0:
-            self.g_loss = self.generator_step(self.config.batch_size)
+            # the last generator loss, logged at the critic-only steps too: a tally, so it survives a resume
+            self.trainer.tallies.set(g_loss=self.generator_step(self.config.batch_size))
         self.scaler.update()
-        return {**losses, "g_loss": self.g_loss}
+        return {**losses, "g_loss": self.trainer.tallies.get("g_loss")}
 
     def discriminator_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad(), autocast(self.device, AMP):
@@ -221,9 +222,11 @@ class GanRun:
                                     checkpoint_every=checkpoint_every, hooks=hooks, progress=progress)
 
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
-        """``n`` generated images, uint8 ``N x C x H x W`` on the CPU (fixed by ``seed`` if given)."""
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = torch.randn(n, self.config.z_dim, generator=generator)
+        """``n`` generated images, uint8 ``N x C x H x W`` on the CPU.
+
+        With a ``seed``, image ``k`` is fixed by ``(seed, k)`` whatever ``n`` is (:func:`utils.noise.per_sample_randn`).
+        """
+        z = per_sample_randn(n, (self.config.z_dim,), seed) if seed is not None else torch.randn(n, self.config.z_dim)
         return decode(self.sampler, z)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_checks import one_line, run_command
+from cli_checks import assert_sample_k_ignores_n, one_line, run_command
 
 from cvae.__main__ import main
 from utils.cli import run_cli
@@ -69,6 +69,12 @@ def test_vae_samples_have_no_labels(runs, tmp_path, capsys):
     assert code == 0
     with np.load(tmp_path / "s.npz") as saved:
         assert saved["images"].shape == (6, 28, 28) and "labels" not in saved
+
+
+@pytest.mark.parametrize("model, extra", [("cvae", []), ("cvae", ["--label", "4"]), ("vae", [])])
+def test_sample_k_is_the_same_image_whatever_n(runs, tmp_path, capsys, model, extra):
+    assert_sample_k_ignores_n(main, capsys, tmp_path, "sample", "--ckpt", str(runs / model / "model.pt"),
+                              "--seed", "3", *extra, k=2)
 
 
 @pytest.mark.parametrize("label", ["10", "-1"])

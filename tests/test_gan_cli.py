@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cli_checks import one_line, run_command
+from cli_checks import assert_sample_k_ignores_n, one_line, run_command
 
 import gan.evaluation as evaluation
 from gan.__main__ import main
@@ -81,6 +81,11 @@ def test_sample_writes_uint8_images_fixed_by_the_seed(run_dir, tmp_path, capsys)
     a, b, c = (np.load(tmp_path / f"{name}.npz")["images"] for name in "abc")
     assert a.shape == (7, 28, 28) and a.dtype == np.uint8
     assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_sample_k_is_the_same_image_whatever_n(run_dir, tmp_path, capsys):
+    assert_sample_k_ignores_n(main, capsys, tmp_path, "sample", "--ckpt", str(run_dir / "model.pt"), "--seed", "4",
+                              k=5)
 
 
 def test_unknown_dataset_exits_2_listing_the_known_ones(tmp_path, capsys):

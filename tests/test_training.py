@@ -232,3 +232,86 @@ def test_small_models_run_on_one_thread_or_course_threads(monkeypatch):
         monkeypatch.setenv("COURSE_THREADS", bad)
         with pytest.raises(ValueError, match="COURSE_THREADS must be a positive whole number"):
             small_model_threads("cpu")
+
+
+# --------------------------------------------------------------------------- tallies and interrupted hooks
+
+
+def test_tallies_add_take_set_and_survive_a_checkpoint(tmp_path):
+    trainer, _, _ = make_trainer(tmp_path / "run.pt")
+    trainer.tallies.add(loss=torch.tensor(3.0), images=2)
+    trainer.tallies.add(loss=1.5, images=1)
+    trainer.tallies.set(last=torch.tensor(7.0))
+    trainer.save()
+    again, _, _ = make_trainer(tmp_path / "run.pt")
+    assert again.resume()
+    assert again.tallies.take("loss", "images", "never") == {"loss": 4.5, "images": 3.0, "never": 0.0}
+    assert again.tallies.take("loss") == {"loss": 0.0}  # take resets
+    assert again.tallies.get("last").item() == 7.0 and again.tallies.get("last").dtype == torch.float64
+
+
+def test_an_interrupt_inside_a_hook_reruns_the_step_hooks_on_resume(tmp_path):
+    def hooks_for(trainer_log, stop_at=None):
+        def user_hook(run):  # runs first and may be interrupted
+            run.record("user", run.step)
+            if run.step == stop_at:
+                raise KeyboardInterrupt
+
+        def epoch_end(run):  # due at the same step: would be skipped for good without the pending mark
+            run.tallies.add(calls=1)
+            run.record("epoch_end", float(torch.rand(()).item()))  # exercises the RNG the hooks use
+
+        return {1: user_hook, 4: epoch_end}
+
+    straight, model_a, step_a = make_trainer()
+    straight.run(step_a, 12, progress=False, hooks=hooks_for(None))
+
+    path = tmp_path / "run.pt"
+    first, _, step_b = make_trainer(path)
+    with pytest.raises(KeyboardInterrupt):
+        first.run(step_b, 12, progress=False, hooks=hooks_for(None, stop_at=8))
+    saved = load_checkpoint(path)
+    assert saved["step"] == 8 and saved["hooks_pending"]
+    assert [s for s, _ in saved["history"]["user"]][-1] == 7  # the interrupted step's hook logs were undone
+
+    resumed, model_c, step_c = make_trainer(path, seed=5)
+    assert resumed.resume()
+    resumed.run(step_c, 12, progress=False, hooks=hooks_for(None))
+    assert resumed.history == straight.history
+    assert resumed.tallies.get("calls").item() == straight.tallies.get("calls").item() == 3
+    assert all(torch.equal(a, c) for a, c in zip(model_a.parameters(), model_c.parameters(), strict=True))
+
+
+def test_an_interrupt_in_the_last_steps_hooks_is_finished_on_resume(tmp_path):
+    straight, _, step_a = make_trainer()
+    straight.run(step_a, 6, progress=False, hooks={3: lambda run: run.record("eval", run.step)})
+    path = tmp_path / "run.pt"
+    first, _, step_b = make_trainer(path)
+
+    def interrupted(run):
+        if run.step == 6:
+            raise KeyboardInterrupt
+        run.record("eval", run.step)
+
+    with pytest.raises(KeyboardInterrupt):
+        first.run(step_b, 6, progress=False, hooks={3: interrupted})
+    resumed, _, step_c = make_trainer(path)
+    resumed.resume()
+    resumed.run(step_c, 6, progress=False, hooks={3: lambda run: run.record("eval", run.step)})
+    assert resumed.history == straight.history and resumed.history["eval"][-1] == (6, 6.0)
+
+
+def test_an_interrupt_that_lands_inside_a_step_keeps_the_last_checkpoint(tmp_path, capsys):
+    path = tmp_path / "run.pt"
+    trainer, model, step = make_trainer(path)
+
+    def second_ctrl_c_mid_step(i):
+        losses = step(i)  # the optimiser has stepped ...
+        if i == 5:
+            raise KeyboardInterrupt  # ... but the step never finished: it cannot be saved as whole
+        return losses
+
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(second_ctrl_c_mid_step, 12, progress=False, checkpoint_every=4)
+    assert load_checkpoint(path)["step"] == 4
+    assert "Interrupted inside step 6; that step is not saved" in capsys.readouterr().out

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_checks import one_line, run_command
+from cli_checks import assert_sample_k_ignores_n, one_line, run_command
 
 from utils.cli import run_cli
 from utils.data import load_dataset
@@ -26,7 +26,8 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("vae_cli")
-    for model, extra in (("ae", ["--latent", "8"]), ("vae", ["--latent", "8", "--beta", "1.2"])):
+    for model, extra in (("ae", ["--latent", "8"]), ("vae", ["--latent", "8", "--beta", "1.2"]),
+                         ("mlp-vae", ["--latent", "20"])):
         with pytest.raises(SystemExit) as exited:
             run_cli(main, ["train", "--model", model, *extra, "--dataset", "mnist5k", "--epochs", "1",
                            "--out", str(root / model), "--profile", "smoke"])
@@ -72,6 +73,15 @@ def test_sample_writes_uint8_images(runs, tmp_path, capsys):
     with np.load(tmp_path / "s.npz") as samples:
         assert samples["images"].dtype == np.uint8 and samples["images"].shape == (12, 28, 28)
         assert "labels" not in samples.files
+
+
+@pytest.mark.parametrize("model", ["vae", "mlp-vae"])
+def test_sample_k_is_the_same_image_whatever_n(runs, tmp_path, capsys, model):
+    # a latent of 8 or 20 numbers: torch's randn(n, 20) fills blocks of 16, so row 0 used to change with n
+    assert_sample_k_ignores_n(main, capsys, tmp_path, "sample", "--ckpt", str(runs / model / "model.pt"),
+                              "--seed", "0", k=0)
+    assert_sample_k_ignores_n(main, capsys, tmp_path, "sample", "--ckpt", str(runs / model / "model.pt"),
+                              "--seed", "5", k=3)
 
 
 @pytest.mark.parametrize("argv, message", [

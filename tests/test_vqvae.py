@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from utils.noise import categorical, per_sample_rand
 from vqvae.losses import (
     codebook_loss,
     commitment_loss,
@@ -17,7 +18,7 @@ from vqvae.losses import (
     vqvae_loss,
 )
 from vqvae.models import PRESETS, VQVAE
-from vqvae.priors import CodeDiscriminator, CodeGenerator, GatedPixelCNN, gumbel_max, upsampling_steps
+from vqvae.priors import CodeDiscriminator, CodeGenerator, GatedPixelCNN, upsampling_steps
 from vqvae.quantizer import VectorQuantizer
 from vqvae.train import sample_pixelcnn, sampling_labels
 
@@ -167,8 +168,8 @@ def test_pixelcnn_sees_only_rows_above_within_its_receptive_field():
 
 def test_pixelcnn_sampling_is_reproducible():
     prior = GatedPixelCNN(num_codes=6, channels=8, layers=2).eval()
-    first = prior.sample(3, 4, 4, generator=torch.Generator().manual_seed(1))
-    again = prior.sample(3, 4, 4, generator=torch.Generator().manual_seed(1))
+    first = prior.sample(per_sample_rand(3, (4, 4), seed=1))
+    again = prior.sample(per_sample_rand(3, (4, 4), seed=1))
     assert first.shape == (3, 4, 4) and first.dtype == torch.long and torch.equal(first, again)
     assert first.min() >= 0 and first.max() < 6
 
@@ -218,17 +219,17 @@ def test_conditional_samples_follow_the_requested_labels():
         sampling_labels(GatedPixelCNN(num_codes=6, channels=8, layers=2), 3, 1)
     maps = sample_pixelcnn(prior, 7, (3, 3), seed=1)
     labels = torch.arange(7) % 3
-    direct = prior.sample(7, 3, 3, generator=torch.Generator().manual_seed(1), labels=labels)
+    direct = prior.sample(per_sample_rand(7, (3, 3), seed=1), labels=labels)
     assert maps.shape == (7, 3, 3) and maps.dtype == torch.long and torch.equal(maps, direct)
-    other = prior.sample(7, 3, 3, generator=torch.Generator().manual_seed(1), labels=(labels + 1) % 3)
+    other = prior.sample(per_sample_rand(7, (3, 3), seed=1), labels=(labels + 1) % 3)
     assert not torch.equal(other, direct)  # the same noise, other labels: other maps
     with pytest.raises(ValueError, match="one label per map"):
-        prior.sample(4, 3, 3, labels=labels[:2])
+        prior.sample(per_sample_rand(4, (3, 3), seed=1), labels=labels[:2])
 
 
-def test_gumbel_max_follows_the_softmax():
-    logits = torch.log(torch.tensor([0.7, 0.2, 0.1])).view(1, 3).expand(20000, 3)
-    draws = gumbel_max(logits, torch.Generator().manual_seed(0))
+def test_inverse_cdf_draws_follow_the_probabilities():
+    probabilities = torch.tensor([0.7, 0.2, 0.1]).view(1, 3).expand(20000, 3)
+    draws = categorical(probabilities, per_sample_rand(20000, (), seed=0))
     frequencies = torch.bincount(draws, minlength=3).float() / len(draws)
     assert torch.allclose(frequencies, torch.tensor([0.7, 0.2, 0.1]), atol=0.015)
 

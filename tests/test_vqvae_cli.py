@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cli_checks import one_line, run_command
+from cli_checks import assert_sample_k_ignores_n, one_line, run_command
 from image_fixtures import make_oasis_tree
 
 from utils.cli import run_cli
@@ -71,6 +71,13 @@ def test_sample_writes_decoded_maps(run, tmp_path, capsys, prior):
         "--out", str(tmp_path / "again.npz"), "--seed", "3")
     with np.load(tmp_path / "again.npz") as again:
         assert np.array_equal(first, again["images"])  # the seed fixes the samples
+
+
+@pytest.mark.parametrize("prior, extra", [("pixelcnn", []), ("pixelcnn", ["--label", "6"]), ("dcgan", [])])
+def test_sample_k_is_the_same_image_whatever_n(run, tmp_path, capsys, prior, extra):
+    # the priors used to draw every position of the whole batch from one stream (21-30 grey levels apart)
+    assert_sample_k_ignores_n(main, capsys, tmp_path, "sample", "--ckpt", str(run / "model.pt"), "--prior", prior,
+                              "--seed", "5", *extra, k=3)
 
 
 def test_the_digit_pixelcnn_is_label_conditional_and_sample_takes_a_label(run, tmp_path, capsys):

@@ -21,7 +21,7 @@ import tarfile
 import tempfile
 import urllib.error
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -99,10 +99,23 @@ class ImageSet:
         return torch.bincount(self.labels.cpu(), minlength=len(self.classes))
 
     def resized(self, size: int) -> ImageSet:
+        """The same images at ``size x size`` (an empty set stays empty, with the new shape)."""
         return replace(self, images=resize_images(self.images, size))
 
 
 # --------------------------------------------------------------------------- conversions
+
+
+def require_images(images: Sized | int, at_least: int, purpose: str, name: str = "the image set") -> None:
+    """Stop at once, in the course's words, when ``images`` (a batch, a set or a count) is too small.
+
+    Raises ``ValueError("<purpose> needs at least <k> image(s); <name> has <n>")``, so an empty split or
+    sample set is named before numpy, scipy or torch fail on it in their own words.
+    """
+    count = images if isinstance(images, int) else len(images)
+    if count < at_least:
+        noun = "image" if at_least == 1 else "images"
+        raise ValueError(f"{purpose} needs at least {at_least} {noun}; {name} has {count}")
 
 
 def to_float(images: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
@@ -122,6 +135,8 @@ def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
     """Resize a uint8 batch to ``size x size`` (antialiased bilinear; a no-op at the same size)."""
     if images.shape[-1] == size and images.shape[-2] == size:
         return images
+    if len(images) == 0:
+        return images.new_empty((0, images.shape[1], size, size))
     resized = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return resized.round_().clamp_(0, 255).to(torch.uint8)
 
@@ -138,8 +153,9 @@ class IndexBatches:
     """
 
     def __init__(self, n: int, batch_size: int, seed: int = 0, shuffle: bool = True, drop_last: bool = True):
-        if n <= 0 or batch_size <= 0:
-            raise ValueError(f"need a positive data size and batch size, got n={n}, batch_size={batch_size}")
+        require_images(n, 1, "training", "the training set")
+        if batch_size <= 0:
+            raise ValueError(f"the batch size must be a positive whole number, got {batch_size}")
         self.n, self.seed, self.shuffle = n, seed, shuffle
         self.batch_size = min(batch_size, n)
         self.drop_last = drop_last
@@ -168,7 +184,13 @@ class IndexBatches:
 
 
 def chunks(n: int, batch_size: int) -> Iterator[slice]:
-    """Consecutive slices covering ``range(n)``: evaluation in data-set order."""
+    """Consecutive slices covering ``range(n)``: evaluation in data-set order.
+
+    ``n = 0`` gives one empty slice, so batch-by-batch code (encode, decode, sample) returns an empty
+    result of the right shape instead of failing on ``torch.cat([])``.
+    """
+    if n == 0:
+        yield slice(0, 0)
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
 

@@ -35,11 +35,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from cleanfid.downloads_helper import inception_url
 from cleanfid.fid import compute_fid, fid_from_feats
+from cleanfid.utils import EXTENSIONS as cleanfid_extensions
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from utils.config import checkpoint_dir
-from utils.data import EMBEDDED, ImageSet, IndexBatches, chunks, load_dataset, to_float
+from utils.data import EMBEDDED, ImageSet, IndexBatches, chunks, load_dataset, require_images, to_float
 from utils.training import small_model_threads
 
 FEATURES = ("classifier", "inception")
@@ -314,9 +315,11 @@ def get_digit_classifier(
 # --------------------------------------------------------------------------- predictions
 
 
-def softmax_predictions(images: torch.Tensor, classifier: nn.Module, batch_size: int = 500) -> torch.Tensor:
-    """Class probabilities (N x classes, float64 on the CPU) of uint8 images."""
+def softmax_predictions(images: torch.Tensor, classifier: nn.Module, batch_size: int = 500,
+                        name: str = "the image set") -> torch.Tensor:
+    """Class probabilities (N x classes, float64 on the CPU) of uint8 images; ``ValueError`` for none."""
     _check_images(images)
+    require_images(images, 1, "classifying", name)
     device = _module_device(classifier)
     slices = list(chunks(len(images), batch_size))
     probabilities = []
@@ -340,8 +343,12 @@ def class_histogram(images: torch.Tensor, classifier: nn.Module, num_classes: in
 
 
 def histogram_entropy(counts: torch.Tensor | np.ndarray | list[int]) -> float:
-    """Entropy in nats of a class histogram: ln(classes) when uniform, 0 when one class takes all."""
+    """Entropy in nats of a class histogram: ln(classes) when uniform, 0 when one class takes all.
+
+    ``ValueError`` for a histogram of no images (its shares are undefined).
+    """
     p = np.asarray(counts, dtype=np.float64)
+    require_images(int(p.sum()), 1, "a class entropy", "the class histogram")
     p = p[p > 0] / p.sum()
     return float(-(p * np.log(p)).sum())
 
@@ -351,7 +358,10 @@ def inception_score(images: torch.Tensor, classifier: nn.Module, splits: int = 1
 
     Between 1 (every image equally unsure, or all alike) and the number of classes (confident and balanced).
     The images are split in a fixed random order, so a set sorted by class scores like a shuffled one.
+    One image scores 1; no images raise a ``ValueError``.
     """
+    _check_images(images)
+    require_images(images, 1, "the Inception Score", "the image set")
     probabilities = softmax_predictions(images, classifier)
     order = torch.randperm(len(probabilities), generator=torch.Generator().manual_seed(0))
     scores = []
@@ -476,9 +486,10 @@ def image_features(
     batch_size: int = 256,
     classifier: DigitClassifier | None = None,
 ) -> np.ndarray:
-    """FID features (N x D float numpy) of uint8 images, batch by batch."""
+    """FID features (N x D float numpy) of uint8 images, batch by batch; ``ValueError`` for no images."""
     _check_images(images)
     _check_features(features)
+    require_images(images, 1, "FID features", "the image set")
     device = _device(device)
     if features == "classifier":
         classifier = classifier if classifier is not None else get_digit_classifier(device, verbose=False)[0]
@@ -529,9 +540,8 @@ def _frechet_setting(feature_dim: int) -> Iterator[None]:
 
 def fid_from_features(real_features: np.ndarray, fake_features: np.ndarray) -> float:
     """clean-fid's Frechet distance between the Gaussians fitted to two feature sets."""
-    for name, values in (("real", real_features), ("fake", fake_features)):
-        if len(values) < 2:
-            raise ValueError(f"FID needs at least 2 {name} images, got {len(values)}")
+    for name, values in (("the real set", real_features), ("the generated set", fake_features)):
+        require_images(len(values), 2, "FID", name)
     with _frechet_setting(real_features.shape[1]):
         return float(fid_from_feats(real_features, fake_features))
 
@@ -544,7 +554,13 @@ def fid(
     batch_size: int = 256,
     classifier: DigitClassifier | None = None,
 ) -> float:
-    """FID between two in-memory uint8 image sets; print it with :func:`feature_label`."""
+    """FID between two in-memory uint8 image sets; print it with :func:`feature_label`.
+
+    Each set needs at least 2 images (a covariance); fewer raise a ``ValueError`` before any feature is computed.
+    """
+    for name, images in (("the real set", real), ("the generated set", fake)):
+        _check_images(images, name)
+        require_images(images, 2, "FID", name)
     real_features = image_features(real, features, device, batch_size, classifier)
     fake_features = image_features(fake, features, device, batch_size, classifier)
     return fid_from_features(real_features, fake_features)
@@ -563,8 +579,15 @@ def per_class_fid(
     """FID of each class (fake labels: conditioning labels or the classifier's predictions).
 
     Every class ``0 .. num_classes-1`` gets a key; a class with fewer than 2 real or 2 fake
-    images (no covariance) gets NaN.
+    images (no covariance) gets NaN.  Empty sets, or labels that do not match the images in number,
+    raise a ``ValueError`` at once.
     """
+    for name, images, labels in (("the real set", real, real_labels), ("the generated set", fake, fake_labels)):
+        _check_images(images, name)
+        require_images(images, 2, "per-class FID", name)
+        if len(labels) != len(images):
+            raise ValueError(f"per-class FID needs one label per image; {name} has {len(images)} images "
+                             f"and {len(labels)} labels")
     real_features = image_features(real, features, device, classifier=classifier)
     fake_features = image_features(fake, features, device, classifier=classifier)
     real_labels, fake_labels = real_labels.cpu().numpy(), fake_labels.cpu().numpy()
@@ -589,8 +612,14 @@ def fid_folders(
     batch_size: int = 256,
     classifier: DigitClassifier | None = None,
 ) -> float:
-    """FID between two folders of image files through clean-fid's own ``compute_fid``."""
+    """FID between two folders of image files through clean-fid's own ``compute_fid``.
+
+    Each folder needs at least 2 image files (clean-fid's extensions); fewer raise a ``ValueError`` at once.
+    """
     _check_features(features)
+    for folder in (dir1, dir2):
+        files = [p for p in Path(folder).rglob("*") if p.suffix.lstrip(".") in cleanfid_extensions]  # as clean-fid
+        require_images(len(files), 2, "FID", f"folder {folder}")
     device = _device(device)
     options = {"mode": "clean", "device": device, "num_workers": 0, "batch_size": batch_size}
     options |= {"use_dataparallel": False, "verbose": False}
@@ -611,11 +640,12 @@ def fid_folders(
 
 
 def _paired_arrays(a: torch.Tensor, b: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Two uint8 batches of the same shape as numpy N x H x W x C."""
+    """Two uint8 batches of the same shape as numpy N x H x W x C (at least one pair)."""
     _check_images(a, "a")
     _check_images(b, "b")
     if a.shape != b.shape:
         raise ValueError(f"image batches differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
+    require_images(a, 1, "an image comparison (SSIM, PSNR, PCC)", "the pair of batches")
     return a.permute(0, 2, 3, 1).cpu().numpy(), b.permute(0, 2, 3, 1).cpu().numpy()
 
 

@@ -5,7 +5,9 @@ the figure; otherwise it makes a new figure and closes it in pyplot, so a notebo
 once: when the call is the cell's last expression, or with ``display(fig)``.  Never ``plt.show()``.
 
 Images are uint8, ``N x C x H x W`` tensors (as the data sets hold them) or the ``N x H x W (x C)``
-arrays of ``samples.npz``; gray and RGB both work.
+arrays of ``samples.npz``; gray and RGB both work.  An empty batch is a picture that says "0 images"
+(a widget showing an empty split stays usable); a figure that cannot mean anything without images
+(an interpolation grid) raises a ``ValueError`` naming the count.
 """
 
 from __future__ import annotations
@@ -19,23 +21,30 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from PIL import Image
+from PIL import Image, ImageDraw
 from torchvision.utils import make_grid
 
 History = Mapping[str, Sequence]  # metric name -> list of (step, value), as utils.training records it
 IMAGE_INCHES = 0.7  # on-screen size of one small image in a grid
 PAD_VALUE = 255
+NO_IMAGES = "0 images"  # what an empty picture says
 
 
 # --------------------------------------------------------------------------- helpers
 
 
 def grid_png(images: torch.Tensor, nrow: int = 8, scale: int = 2, padding: int = 2) -> bytes:
-    """uint8 ``N x C x H x W`` (or ``C x H x W``) -> PNG bytes of a grid, upscaled ``scale`` times (nearest)."""
+    """uint8 ``N x C x H x W`` (or ``C x H x W``) -> PNG bytes of a grid, upscaled ``scale`` times (nearest).
+
+    No images (``N = 0``) give a small picture that says "0 images".
+    """
     if images.dim() == 3:
         images = images.unsqueeze(0)
-    grid = make_grid(images.detach().cpu(), nrow=nrow, padding=padding, pad_value=255)
-    picture = Image.fromarray(grid.permute(1, 2, 0).numpy())
+    if len(images) == 0:
+        picture = _empty_picture(*images.shape[-2:])
+    else:
+        grid = make_grid(images.detach().cpu(), nrow=nrow, padding=padding, pad_value=255)
+        picture = Image.fromarray(grid.permute(1, 2, 0).numpy())
     if scale != 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
     buffer = io.BytesIO()
@@ -43,6 +52,18 @@ def grid_png(images: torch.Tensor, nrow: int = 8, scale: int = 2, padding: int =
     return buffer.getvalue()
 
 
+
+
+def _empty_picture(height: int, width: int) -> Image.Image:
+    """A white picture about one image high (at least 28 pixels) with "0 images" written on it."""
+    picture = Image.new("RGB", (max(72, width), max(28, height)), (255, 255, 255))
+    ImageDraw.Draw(picture).text((4, picture.height // 2 - 6), NO_IMAGES, fill=(90, 90, 90))
+    return picture
+
+
+def _say_no_images(ax: Axes, title: str | None) -> None:
+    ax.text(0.5, 0.5, NO_IMAGES, ha="center", va="center", color="0.35", transform=ax.transAxes)
+    _show_picture(ax, np.full((1, 1, 3), PAD_VALUE, dtype=np.uint8), title)
 
 
 def _figure(ax: Axes | None, figsize: tuple[float, float], projection: str | None = None) -> tuple[Figure, Axes]:
@@ -109,8 +130,12 @@ def show_images(
     title: str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
-    """A grid of images, ``nrow`` per row."""
+    """A grid of images, ``nrow`` per row (a figure that says "0 images" for an empty batch)."""
     batch = as_image_batch(images)
+    if len(batch) == 0:
+        fig, ax = _figure(ax, (2.0, 1.0))
+        _say_no_images(ax, title)
+        return fig
     rows = -(-len(batch) // nrow)
     fig, ax = _figure(ax, _grid_figsize(rows, min(nrow, len(batch)), *batch.shape[-2:]))
     _show_picture(ax, _grid(batch, nrow), title)
@@ -126,6 +151,8 @@ def interpolation_grid(
 ) -> Figure:
     """``n_rows`` interpolation paths of ``n_cols`` steps each, given row by row."""
     batch = as_image_batch(images)
+    if n_rows < 1 or n_cols < 1:
+        raise ValueError(f"an interpolation grid needs at least one row and one column, got {n_rows} x {n_cols}")
     if len(batch) != n_rows * n_cols:
         raise ValueError(f"{n_rows} x {n_cols} grid needs {n_rows * n_cols} images, got {len(batch)}")
     fig, ax = _figure(ax, _grid_figsize(n_rows, n_cols, *batch.shape[-2:]))
@@ -138,9 +165,18 @@ def image_rows(
     title: str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
-    """Labelled rows of images, e.g. ``{"original": x, "reconstruction": x_hat}``; short rows are left blank."""
+    """Labelled rows of images, e.g. ``{"original": x, "reconstruction": x_hat}``; short rows are left blank.
+
+    Rows without images stay blank; when every row is empty the figure says "0 images".
+    """
+    if not rows:
+        raise ValueError("image_rows needs at least one row, e.g. {'samples': images}")
     batches = [as_image_batch(images) for images in rows.values()]
     cols = max(len(batch) for batch in batches)
+    if cols == 0:
+        fig, ax = _figure(ax, (2.0, 1.0))
+        _say_no_images(ax, title)
+        return fig
     channels = max(batch.shape[1] for batch in batches)
     height, width = batches[0].shape[-2:]
     padded = []
@@ -232,7 +268,9 @@ def latent_scatter(
         raise ValueError(f"latent_scatter draws N x 2 or N x 3 codes, got shape {points.shape}")
     dims = points.shape[1]
     fig, ax = _figure(ax, (6.5, 5.0), projection="3d" if dims == 3 else None)
-    if labels is None:
+    if len(points) == 0:
+        title = f"{title} (0 codes)" if title else "0 codes"
+    elif labels is None:
         ax.scatter(*points.T, s=point_size, alpha=alpha)
     else:
         classes = _to_numpy(labels).astype(np.int64)
@@ -263,6 +301,8 @@ def class_bars(
     ``normalize`` shows fractions, so sets of different sizes compare.
     """
     counts = {name: _to_numpy(values).astype(np.float64).reshape(-1) for name, values in counts_by_name.items()}
+    if not counts or not any(len(values) for values in counts.values()):
+        raise ValueError("class_bars needs at least one set of class counts, e.g. {'generated': counts}")
     num_classes = max(len(values) for values in counts.values())
     names = list(class_names) if class_names is not None else [str(c) for c in range(num_classes)]
     width = 0.8 / len(counts)

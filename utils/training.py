@@ -1,9 +1,10 @@
 """Training plumbing every model family shares.
 
-:class:`Trainer` owns the modules, optimisers, step counter and metric history
-of one run.  It runs a step function under a ``tqdm.auto`` progress bar with the
-live loss, writes checkpoints atomically (temp file, then ``os.replace``),
-resumes exactly (weights, optimiser moments, step, every RNG, history), saves
+:class:`Trainer` owns the modules, optimisers, step counter, metric history and
+running tallies (epoch sums) of one run.  It runs a step function under a
+``tqdm.auto`` progress bar with the live loss, writes checkpoints atomically
+(temp file, then ``os.replace``), resumes exactly (weights, optimiser moments,
+step, every RNG, history, tallies, and the hooks an interrupt cut short), saves
 on Ctrl-C, and stops at the first NaN or Inf loss with a message naming the
 step.  A checkpoint that already reached ``total_steps`` makes ``run`` a no-op,
 which is what notebooks need for load-or-train.
@@ -231,6 +232,60 @@ class _DeferredInterrupt:
             signal.signal(signal.SIGINT, self._previous)
 
 
+# --------------------------------------------------------------------------- running tallies
+
+
+class Tallies:
+    """Named float64 numbers a run carries from one step to the next, saved in its checkpoint.
+
+    Epoch means are sums over the epoch's images and their count (:meth:`add`, then :meth:`take` at the
+    epoch's end); a value a step keeps for later ones (the GAN's last generator loss) is :meth:`set`.
+    Kept in a closure instead, such numbers would be lost by an interrupt: a resumed run would log the
+    mean of the batches after the resume only.  Values stay on the device of what was added (no
+    synchronisation per step).  Every :class:`Trainer` has one, ``trainer.tallies``.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[str, torch.Tensor] = {}
+
+    def _slot(self, name: str, like: torch.Tensor | float) -> torch.Tensor:
+        if name not in self._values:
+            device = like.device if isinstance(like, torch.Tensor) else torch.device("cpu")
+            self._values[name] = torch.zeros((), dtype=torch.float64, device=device)
+        return self._values[name]
+
+    def add(self, **values: torch.Tensor | float) -> None:
+        """Add each value (a number or a 0-d tensor) to the tally of its name (a new name starts at 0)."""
+        for name, value in values.items():
+            slot = self._slot(name, value)
+            slot.add_(value.detach().to(slot) if isinstance(value, torch.Tensor) else float(value))
+
+    def set(self, **values: torch.Tensor | float) -> None:
+        """Replace the tallies of these names by the values."""
+        for name, value in values.items():
+            slot = self._slot(name, value)
+            slot.copy_(value.detach() if isinstance(value, torch.Tensor) else torch.tensor(float(value)))
+
+    def get(self, name: str) -> torch.Tensor:
+        """The tally of ``name`` as a 0-d float64 tensor (a copy; 0 if never added to)."""
+        return self._values[name].clone() if name in self._values else torch.zeros((), dtype=torch.float64)
+
+    def take(self, *names: str) -> dict[str, float]:
+        """The tallies of ``names`` as floats (0.0 if never added to), each reset to 0 (one synchronisation)."""
+        present = [name for name in names if name in self._values]
+        values = torch.stack([self._values[n].to("cpu") for n in present]).tolist() if present else []
+        for name in present:
+            self._values[name].zero_()
+        taken = dict(zip(present, values, strict=True))
+        return {name: taken.get(name, 0.0) for name in names}
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {name: value.clone() for name, value in self._values.items()}
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        self._values = {name: torch.as_tensor(value, dtype=torch.float64).clone() for name, value in state.items()}
+
+
 # --------------------------------------------------------------------------- the trainer
 
 
@@ -239,7 +294,11 @@ class Trainer:
 
     ``modules`` and ``optimizers`` are dicts so a GAN (``G``, ``D``) and a VAE
     (``model``) use the same code; ``extras`` takes anything else with
-    ``state_dict``/``load_state_dict`` (an AMP ``GradScaler``, an LR scheduler).
+    ``state_dict``/``load_state_dict`` (an AMP ``GradScaler``, an LR scheduler);
+    ``tallies`` (:class:`Tallies`) holds the numbers a step function carries
+    between steps, such as epoch sums.  Everything a step or hook reads from
+    earlier steps must live in one of these, so that a resumed run logs exactly
+    what an uninterrupted one does.
     """
 
     def __init__(
@@ -257,7 +316,9 @@ class Trainer:
         self.path = Path(path) if path is not None else None
         self.step = 0
         self.history: History = {}
+        self.tallies = Tallies()
         self.wall_seconds = 0.0
+        self.hooks_pending = False  # an interrupt cut the hooks of ``step`` short: run them first on resume
 
     # ----- state
     def state_dict(self) -> dict[str, Any]:
@@ -270,6 +331,8 @@ class Trainer:
             "rng": capture_rng_state(),
             "config": self.config,
             "history": {name: [list(point) for point in points] for name, points in self.history.items()},
+            "tallies": self.tallies.state_dict(),
+            "hooks_pending": self.hooks_pending,
             "wall_seconds": self.wall_seconds,
         }
 
@@ -284,6 +347,9 @@ class Trainer:
                 part.load_state_dict(saved[name])
         self.step = int(state["step"])
         self.history = {name: [(int(s), float(v)) for s, v in points] for name, points in state["history"].items()}
+        device = next((p.device for m in self.modules.values() for p in m.parameters()), torch.device("cpu"))
+        self.tallies.load_state_dict({name: value.to(device) for name, value in state.get("tallies", {}).items()})
+        self.hooks_pending = bool(state.get("hooks_pending", False))
         self.wall_seconds = float(state.get("wall_seconds", 0.0))
         if restore_rng:
             restore_rng_state(state["rng"])
@@ -338,6 +404,28 @@ class Trainer:
             bar.set_postfix({name: f"{v:.4g}" for name, v in values.items()}, refresh=False)
         bar.update(1)
 
+    def _run_hooks(self, hooks: Mapping[int, Callable[[Trainer], None]] | None) -> None:
+        """The hooks due after ``self.step``, all or none: an interrupt inside one undoes what they logged.
+
+        The history, tallies and RNG go back to how the step left them and the checkpoint notes that the
+        hooks are pending; a resumed run runs them all again first, so it logs what an uninterrupted one does.
+        """
+        due = [hook for every, hook in (hooks or {}).items() if self.step % every == 0]
+        if not due:
+            return
+        lengths = {name: len(points) for name, points in self.history.items()}
+        tallies, rng = self.tallies.state_dict(), capture_rng_state()
+        try:
+            for hook in due:
+                hook(self)
+        except KeyboardInterrupt:
+            self.history = {name: points[: lengths[name]] for name, points in self.history.items() if name in lengths}
+            self.tallies.load_state_dict(tallies)
+            restore_rng_state(rng)
+            self.hooks_pending = True
+            raise
+        self.hooks_pending = False
+
     def run(
         self,
         step_fn: StepFn,
@@ -354,20 +442,29 @@ class Trainer:
         logged every ``log_every`` steps (fewer GPU synchronisations).  ``hooks``
         maps an interval to a function called with the trainer after every that
         many steps (evaluation, FID, sample grids).
+
+        Ctrl-C is held until the step ends; the checkpoint then holds whole steps and
+        resumes exactly.  A ``KeyboardInterrupt`` that arrives inside a step anyway
+        (a second Ctrl-C) leaves the last checkpoint as it was: a half-done step
+        cannot be resumed exactly.  One raised inside a hook is saved with the
+        step's hooks marked pending (see :meth:`_run_hooks`).
         """
-        if self.step >= total_steps:
+        if self.step >= total_steps and not self.hooks_pending:
             return self.history
         for module in self.modules.values():
             module.train()
         bar = tqdm(total=total_steps, initial=self.step, desc=desc, disable=not progress, leave=True)
         started = time.perf_counter()
+        in_step = False
         try:
             with _DeferredInterrupt() as interrupt:
+                if self.hooks_pending:  # the previous session was interrupted inside these
+                    self._run_hooks(hooks)
                 while self.step < total_steps:
+                    in_step = True
                     self._one_step(step_fn, total_steps, log_every, bar)
-                    for every, hook in (hooks or {}).items():
-                        if self.step % every == 0:
-                            hook(self)
+                    in_step = False
+                    self._run_hooks(hooks)
                     if interrupt.requested:
                         raise KeyboardInterrupt
                     if checkpoint_every and self.step % checkpoint_every == 0:
@@ -375,6 +472,10 @@ class Trainer:
                         started = time.perf_counter()
                         self.save()
         except KeyboardInterrupt:
+            if in_step:
+                kept = f"; the checkpoint at {self.path} is kept as it was" if self.path and self.path.exists() else ""
+                print(f"Interrupted inside step {self.step + 1}; that step is not saved{kept}")
+                raise
             self.wall_seconds += time.perf_counter() - started
             where = self.save()
             print(f"Interrupted at step {self.step}" + (f"; checkpoint saved to {where}" if where else ""))

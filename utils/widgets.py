@@ -42,7 +42,10 @@ def live_image(controls: Mapping[str, widgets.ValueWidget], render: Callable[...
 
 
 def dataset_browser(sets: Mapping[str, ImageSet], per_page: int = 32, nrow: int = 8, scale: int = 2) -> widgets.Box:
-    """Browse whole data sets page by page: a dropdown for the set, a slider for the page."""
+    """Browse whole data sets page by page: a dropdown for the set, a slider for the page.
+
+    An empty set shows a picture and a caption that say "0 images"; the other sets stay browsable.
+    """
     if not sets:
         raise ValueError("dataset_browser needs at least one data set")
     first = next(iter(sets.values()))
@@ -61,6 +64,9 @@ def dataset_browser(sets: Mapping[str, ImageSet], per_page: int = 32, nrow: int 
         data = sets[name]
         start = page * per_page
         shown = data.subset(slice(start, start + per_page))
+        if len(shown) == 0:  # an empty split (a resized CUB folder has no test images): say so, stay usable
+            caption.value = f"{name} ({data.split}): 0 images"
+            return shown.images
         labels = "" if shown.labels is None else ", ".join(data.classes[i] for i in shown.labels[:nrow].tolist())
         caption.value = (f"{name} ({data.split}): images {start}-{start + len(shown) - 1} of {len(data)}, "
                          f"{tuple(data.image_shape)}" + (f"; first row: {labels}" if labels else ""))

@@ -15,7 +15,7 @@ quantiles instead of by hand (the seed's gap), and the table helpers turn scores
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -26,10 +26,11 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
 from utils.config import by_profile
-from utils.data import IndexBatches, chunks, load_dataset, to_float, to_uint8
+from utils.data import IndexBatches, chunks, load_dataset, require_images, to_float, to_uint8
 from utils.metrics import fid_from_features, image_features, inception_score
+from utils.noise import categorical, per_sample_rand, per_sample_randn
 from utils.report import markdown_table
-from utils.training import Trainer, adam, pick_device, seed_everything, small_model_threads
+from utils.training import Trainer, adam, add_hook, pick_device, seed_everything, small_model_threads
 from vae.mlp import MLPVAE, split_elbo, training_loss
 
 PUBLISHED_EPOCHS = 100  # the seed's default training length for both models
@@ -67,15 +68,18 @@ def mean_loss(model: MLPVAE, x: torch.Tensor, batch_size: int = 2000, seed: int 
 
 
 def train_latent_vae(config: LatentVAEConfig, path=None, device: torch.device | str | None = None,
-                     resume: bool = True, progress: bool = True) -> Trainer:
+                     resume: bool = True, progress: bool = True,
+                     hooks: Mapping[int, Callable[[Trainer], None]] | None = None) -> Trainer:
     """Train (or, from a finished checkpoint at ``path``, just load) one VAE; returns its :class:`Trainer`.
 
     History: ``loss`` every 10 steps; ``train_loss`` (mean over the epoch's batches) and ``test_loss``
-    (the whole test split) at every epoch end.  On the CPU it runs on one thread by default (repeatable
+    (the whole test split) at every epoch end; ``hooks`` are extra ``Trainer.run`` hooks, run after
+    the epoch's evaluation.  On the CPU it runs on one thread by default (repeatable
     weights; ``COURSE_THREADS`` changes it).
     """
     device = pick_device(device)
     train, test = load_dataset(config.dataset, "train"), load_dataset(config.dataset, "test")
+    require_images(test, 1, "the epoch-end test loss", f"the test split of {config.dataset}")
     x_train, x_test = flat_pixels(train.images, device), flat_pixels(test.images, device)
     seed_everything(config.seed)
     model = MLPVAE(latent=config.latent, hidden=config.hidden, image_size=x_train.shape[1]).to(device)
@@ -85,7 +89,6 @@ def train_latent_vae(config: LatentVAEConfig, path=None, device: torch.device | 
     trainer = Trainer({"model": model}, {"adam": optimizer}, run_config, path=path)
     if resume:
         trainer.resume()
-    epoch_sum = torch.zeros(2, device=device)  # summed per-image loss, images
 
     def step(i: int) -> dict[str, torch.Tensor]:
         x = x_train[batches(i).to(device)]
@@ -93,19 +96,18 @@ def train_latent_vae(config: LatentVAEConfig, path=None, device: torch.device | 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        epoch_sum.add_(torch.stack([loss.detach() * len(x), torch.tensor(float(len(x)), device=device)]))
+        trainer.tallies.add(loss=loss.detach() * len(x), images=len(x))  # checkpointed epoch sums
         return {"loss": loss.detach()}
 
     def end_of_epoch(run: Trainer) -> None:
-        total, count = epoch_sum.tolist()
-        epoch_sum.zero_()
+        total, count = run.tallies.take("loss", "images").values()
         run.record("train_loss", total / count)
         run.record("test_loss", mean_loss(model, x_test))
 
     per_epoch = batches.steps_per_epoch
     with small_model_threads(device):
         trainer.run(step, config.epochs * per_epoch, desc=f"VAE latent {config.latent}", log_every=min(10, per_epoch),
-                    checkpoint_every=10 * per_epoch, hooks={per_epoch: end_of_epoch}, progress=progress)
+                    checkpoint_every=10 * per_epoch, hooks=add_hook(hooks, per_epoch, end_of_epoch), progress=progress)
     model.eval()
     return trainer
 
@@ -135,8 +137,8 @@ def decode_codes(model: MLPVAE, z: torch.Tensor | np.ndarray, image_shape: Seque
 
 
 def prior_codes(n: int, latent: int, seed: int = 0) -> torch.Tensor:
-    """``n`` draws of ``z ~ N(0, I)``: the VAE's "general" generations."""
-    return torch.randn(n, latent, generator=torch.Generator().manual_seed(seed))
+    """``n`` draws of ``z ~ N(0, I)``: the VAE's "general" generations (code ``k`` fixed by ``(seed, k)``)."""
+    return per_sample_randn(n, (latent,), seed)
 
 
 def manifold_codes(n: int = 15, latent: int = 2, dims: tuple[int, int] = (0, 1),
@@ -173,6 +175,10 @@ class GaussianMixtureSampler:
         self.mixture: GaussianMixture | None = None
 
     def fit(self, codes: torch.Tensor | np.ndarray) -> GaussianMixtureSampler:
+        codes = _as_array(codes)
+        if len(codes) < self.components:
+            raise ValueError(f"a {self.components}-component Gaussian mixture needs at least {self.components} "
+                             f"codes, got {len(codes)}")
         self.mixture = GaussianMixture(self.components, covariance_type="full", n_init=2, random_state=self.seed)
         self.mixture.fit(_as_array(codes))
         return self
@@ -200,11 +206,14 @@ class GaussianMixtureSampler:
         return -np.sum(whitened**2, axis=1)
 
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
-        """``n`` codes drawn from the mixture (in random order, not grouped by component)."""
+        """``n`` codes drawn from the mixture (in random order, not grouped by component).
+
+        Code ``k`` depends only on ``(seed, k)``: its component and its Gaussian noise are per-sample draws.
+        """
         mixture = self._fitted()
-        rng = np.random.default_rng(seed)
-        component = rng.choice(self.components, size=n, p=mixture.weights_)
-        noise = rng.standard_normal((n, mixture.means_.shape[1]))
+        uniform = per_sample_rand(n, (1,), seed, stream=0)[:, 0]
+        component = categorical(torch.from_numpy(mixture.weights_), uniform).numpy()
+        noise = per_sample_randn(n, (mixture.means_.shape[1],), seed, stream=1, dtype=torch.float64).numpy()
         chol = np.linalg.cholesky(mixture.covariances_)
         z = mixture.means_[component] + np.einsum("nij,nj->ni", chol[component], noise)
         return torch.from_numpy(z).float()
@@ -251,11 +260,14 @@ class NearestNeighbourSampler:
         return math.log(self.k) - math.log(n) - log_unit_ball - d * np.log(radius)
 
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
-        rng = np.random.default_rng(seed)
-        start = rng.integers(len(self.codes), size=n)
+        """``n`` codes; code ``k`` depends only on ``(seed, k)`` (three per-sample uniform numbers)."""
+        if n == 0:
+            return torch.empty(0, self._fitted().n_features_in_)
+        uniform = per_sample_rand(n, (3,), seed, dtype=torch.float64).numpy()
+        start = np.minimum((uniform[:, 0] * len(self.codes)).astype(np.int64), len(self.codes) - 1)
         _, index = self._fitted().kneighbors(self.codes[start])  # k + 1 neighbours, the first is the code itself
-        partner = index[np.arange(n), rng.integers(1, self.k + 1, size=n)]
-        step = rng.random((n, 1))
+        partner = index[np.arange(n), 1 + np.minimum((uniform[:, 1] * self.k).astype(np.int64), self.k - 1)]
+        step = uniform[:, 2:3]
         z = self.codes[start] + step * (self.codes[partner] - self.codes[start])
         return torch.from_numpy(z).float()
 
@@ -292,6 +304,8 @@ def central_and_marginal(candidates: torch.Tensor, log_density: np.ndarray, frac
     """
     if not 0 < fraction <= 0.5:
         raise ValueError(f"fraction must be in (0, 0.5], got {fraction}")
+    if len(candidates) == 0:
+        raise ValueError("central and marginal codes need at least one candidate code; the pool has 0")
     log_density = np.asarray(log_density, dtype=np.float64)
     centrality = log_density if centrality is None else np.asarray(centrality, dtype=np.float64)
     if not len(log_density) == len(centrality) == len(candidates):
@@ -311,7 +325,12 @@ def central_and_marginal(candidates: torch.Tensor, log_density: np.ndarray, frac
 
 def generation_scores(real_features: np.ndarray, generated: Mapping[str, torch.Tensor], classifier: torch.nn.Module,
                       features: str = "classifier", device: torch.device | str | None = None) -> dict[str, dict]:
-    """For every named set of uint8 images: classifier-IS (mean, std), FID against ``real_features``, size."""
+    """For every named set of uint8 images: classifier-IS (mean, std), FID against ``real_features``, size.
+
+    Every set needs at least 2 images (FID's covariance); a smaller one raises a ``ValueError`` naming it at once.
+    """
+    for name, images in generated.items():
+        require_images(images, 2, "IS and FID", f"the set {name!r}")
     scores = {}
     for name, images in generated.items():
         fake = image_features(images, features, device, classifier=classifier)
@@ -326,6 +345,8 @@ def distribution_table(counts: Mapping[str, torch.Tensor | np.ndarray | Sequence
     """The seed's digit-distribution table: counts, then shares in %, per class, with Sum and Avg columns."""
     arrays = {name: np.asarray(values.cpu() if isinstance(values, torch.Tensor) else values, dtype=np.int64)
               for name, values in counts.items()}
+    for name, values in arrays.items():
+        require_images(int(values.sum()), 1, "a digit-distribution row", f"the set {name!r}")
     header = ["set", *class_names, "Sum", "Avg"]
     rows = [[f"{name} (#)", *values.tolist(), int(values.sum()), f"{values.sum() / len(values):g}"]
             for name, values in arrays.items()]
@@ -338,16 +359,21 @@ def total_variation(counts: torch.Tensor | np.ndarray, reference: torch.Tensor |
     """Total-variation distance between two class histograms (0 = same shares, 1 = disjoint)."""
     p = np.asarray(counts, dtype=np.float64)
     q = np.asarray(reference, dtype=np.float64)
+    require_images(int(p.sum()), 1, "a total-variation distance", "the class histogram")
+    require_images(int(q.sum()), 1, "a total-variation distance", "the reference histogram")
     return float(0.5 * np.abs(p / p.sum() - q / q.sum()).sum())
 
 
 def mid_gray_share(images: torch.Tensor, low: int = 51, high: int = 204) -> float:
     """Share of pixels strictly between ``low`` and ``high`` (20%-80% gray): blur raises it, real digits have few."""
+    require_images(images, 1, "the mid-gray share", "the image set")
     return ((images > low) & (images < high)).float().mean().item()
 
 
 def nearest_image_distance(images: torch.Tensor, reference: torch.Tensor) -> np.ndarray:
     """Per image, the Euclidean pixel distance (pixels in [0, 1]) to its nearest ``reference`` image."""
+    require_images(images, 1, "nearest-image distances", "the image set")
+    require_images(reference, 1, "nearest-image distances", "the reference set")
     def flat(batch: torch.Tensor) -> np.ndarray:
         return batch.cpu().flatten(1).double().numpy() / 255.0
 

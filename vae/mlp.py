@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.data import chunks
+from utils.data import chunks, require_images
 from utils.training import autocast
 from vae.losses import elbo_loss, elbo_terms
 
@@ -76,8 +76,10 @@ def split_elbo(model: MLPVAE, x: torch.Tensor, labels: torch.Tensor | None = Non
                seed: int = 1234) -> dict[str, float]:
     """Mean per-image negative ELBO, BCE and KL over flat inputs ``x`` in [0, 1] (labels for a CVAE).
 
-    One ``z`` per image from a generator seeded with ``seed``, so the number is repeatable.
+    One ``z`` per image from a generator seeded with ``seed``, so the number is repeatable.  No images
+    raise a ``ValueError``.
     """
+    require_images(x, 1, "the ELBO of a split", "the split")
     was_training = model.training
     model.eval()
     generator = torch.Generator(device=x.device).manual_seed(seed)

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from utils.config import by_profile
-from utils.data import IndexBatches, chunks, dataset_info, load_dataset, to_float, to_uint8
+from utils.data import IndexBatches, chunks, dataset_info, load_dataset, require_images, to_float, to_uint8
+from utils.noise import per_sample_randn
 from utils.training import (
     Trainer,
     adam,
@@ -184,8 +185,9 @@ def loss_terms(model: nn.Module, x: torch.Tensor, generator: torch.Generator | N
 def evaluate(model: nn.Module, data: Images, batch_size: int = 500, seed: int = EVAL_SEED) -> dict[str, float]:
     """Mean per-image ``recon``, ``kl`` and ``loss = recon + KL`` (beta = 1) over a whole split.
 
-    One ``z`` per image from a fixed generator, so the number is repeatable.
+    One ``z`` per image from a fixed generator, so the number is repeatable.  ``ValueError`` for an empty split.
     """
+    require_images(data, 1, "evaluation", f"the {data.split} split")
     was_training = model.training
     model.eval()
     device = data.x.device
@@ -250,6 +252,7 @@ def train(config: VAEConfig, path: str | Path | None = None, device: torch.devic
     device = pick_device(device)
     train_data = load_images(config.dataset, "train", config.model, config.image_size, device)
     val_data = load_images(config.dataset, eval_split(config.dataset), config.model, config.image_size, device)
+    require_images(val_data, 1, "the epoch-end evaluation", f"the {val_data.split} split of {config.dataset}")
     trainer = make_trainer(config, train_data, path, device)
     if resume:
         trainer.resume()
@@ -261,7 +264,6 @@ def train(config: VAEConfig, path: str | Path | None = None, device: torch.devic
                     [: config.train_subset].to(device)]
     batches = IndexBatches(len(pool), config.batch_size, seed=config.seed, drop_last=False)
     per_epoch = batches.steps_per_epoch
-    epoch_sum = torch.zeros(3, dtype=torch.float64, device=device)  # recon, KL, images
 
     def step(i: int) -> dict[str, torch.Tensor]:
         beta = beta_at(config.beta_schedule, config.beta, i // per_epoch, config.epochs)
@@ -280,12 +282,11 @@ def train(config: VAEConfig, path: str | Path | None = None, device: torch.devic
         scaler.step(optimizer)
         scaler.update()
         lr_schedule.step()
-        epoch_sum.add_(torch.stack([recon.detach().sum(), kl.detach().sum(), recon.new_tensor(len(x))]).double())
+        trainer.tallies.add(recon=recon.detach().sum(), kl=kl.detach().sum(), images=len(x))  # checkpointed sums
         return {"loss": loss.detach(), "recon": recon.detach().mean()}
 
     def end_of_epoch(run: Trainer) -> None:
-        recon, kl, count = epoch_sum.tolist()
-        epoch_sum.zero_()
+        recon, kl, count = run.tallies.take("recon", "kl", "images").values()
         run.record("train_recon", recon / count)
         if model.variational:
             run.record("beta", beta_at(config.beta_schedule, config.beta, run.step // per_epoch - 1, config.epochs))
@@ -373,8 +374,11 @@ def reconstruct(model: nn.Module, data: Images, index: torch.Tensor | slice | No
 
 @torch.no_grad()
 def sample(model: nn.Module, n: int, seed: int = 0, temperature: float = 1.0) -> torch.Tensor:
-    """``n`` uint8 samples decoded from ``z ~ N(0, temperature^2 I)``; an autoencoder has no prior to sample."""
+    """``n`` uint8 samples decoded from ``z ~ N(0, temperature^2 I)``; an autoencoder has no prior to sample.
+
+    Sample ``k`` depends only on ``(seed, k)``, not on ``n`` (:func:`utils.noise.per_sample_randn`).
+    """
     if not model.variational:
         raise ValueError("an autoencoder has no prior to sample from; sample a VAE, or use reconstruct")
-    z = temperature * torch.randn(n, model.latent, generator=torch.Generator().manual_seed(seed))
+    z = temperature * per_sample_randn(n, (model.latent,), seed)
     return decode_images(model, z)

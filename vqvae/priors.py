@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from utils.noise import categorical
+
 # --------------------------------------------------------------------------- DCGAN prior
 
 
@@ -70,13 +72,6 @@ class CodeGenerator(nn.Module):
     def sample_one_hot(self, z: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
         """Straight-through Gumbel-softmax: exact one-hot maps forward, the softmax's gradient backward."""
         return F.gumbel_softmax(self(z), tau=tau, hard=True, dim=1)
-
-
-def gumbel_max(logits: torch.Tensor, generator: torch.Generator | None = None, dim: int = 1) -> torch.Tensor:
-    """Indices drawn from ``softmax(logits)`` along ``dim`` (the Gumbel-max trick, reproducible with ``generator``)."""
-    where = generator.device if generator is not None else logits.device
-    uniform = torch.rand(logits.shape, generator=generator, device=where).to(logits.device).clamp_(1e-20, 1 - 1e-7)
-    return (logits - torch.log(-torch.log(uniform))).argmax(dim=dim)
 
 
 class CodeDiscriminator(nn.Module):
@@ -199,16 +194,22 @@ class GatedPixelCNN(nn.Module):
         return self.head(horizontal)
 
     @torch.no_grad()
-    def sample(self, n: int, height: int, width: int, generator: torch.Generator | None = None,
-               temperature: float = 1.0, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """``n`` maps (int64 ``n x H x W``), drawn position by position in raster order (given ``labels``, int64
-        ``n``, when the model is class-conditional)."""
+    @torch.no_grad()
+    def sample(self, uniform: torch.Tensor, temperature: float = 1.0,
+               labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Maps (int64 ``n x H x W``) drawn position by position in raster order from ``softmax(logits / T)``.
+
+        ``uniform`` (``n x H x W``, values in ``[0, 1)``) is the noise: the number at a position picks its code
+        by inverse CDF (:func:`utils.noise.categorical`), so map ``k`` depends only on its own noise and label
+        (int64 ``n``, when the model is class-conditional), never on the other maps of the batch.
+        """
         device = self.embedding.weight.device
+        n, height, width = uniform.shape
         labels = None if labels is None else labels.to(device)
         indices = torch.zeros(n, height, width, dtype=torch.long, device=device)
         for i in range(height):
             top = max(0, i - self.rows_above)  # rows further up, and all rows below, cannot reach row i
             for j in range(width):
-                logits = self(indices[:, top : i + 1], labels)[:, :, -1, j] / temperature
-                indices[:, i, j] = gumbel_max(logits, generator)
+                logits = self(indices[:, top : i + 1], labels)[:, :, -1, j].float() / temperature
+                indices[:, i, j] = categorical(torch.softmax(logits, dim=1), uniform[:, i, j]).to(device)
         return indices

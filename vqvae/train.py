@@ -11,6 +11,7 @@ configuration holds the VQ-VAE's, so a prior checkpoint never pairs with another
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,13 @@ import numpy as np
 import torch
 
 from utils.config import by_profile
-from utils.data import IndexBatches, chunks, load_dataset, to_float, to_uint8
+from utils.data import IndexBatches, chunks, load_dataset, require_images, to_float, to_uint8
 from utils.metrics import random_affine, ssim
+from utils.noise import categorical, per_sample_rand, per_sample_randn
 from utils.training import (
     Trainer,
     adam,
+    add_hook,
     autocast,
     load_checkpoint,
     pick_device,
@@ -33,10 +36,11 @@ from utils.training import (
 )
 from vqvae.losses import code_cross_entropy, discriminator_loss, generator_loss, perplexity, vqvae_loss
 from vqvae.models import PRESETS, VQVAE, VQVAEShape, preset_for
-from vqvae.priors import CodeDiscriminator, CodeGenerator, GatedPixelCNN, gumbel_max
+from vqvae.priors import CodeDiscriminator, CodeGenerator, GatedPixelCNN
 
 EVAL_BATCH = 500
 BUNDLE_FORMAT = 1
+Hooks = Mapping[int, Callable[[Trainer], None]]  # Trainer.run's hooks: every that many steps, call with the trainer
 
 
 # --------------------------------------------------------------------------- configurations
@@ -133,6 +137,7 @@ def as_input(images: torch.Tensor) -> torch.Tensor:
 
 def pixel_variance(images: torch.Tensor) -> float:
     """Variance of the pixel values in ``[0, 1]`` (the reconstruction loss is divided by it)."""
+    require_images(images, 1, "the pixel variance", "the training set")
     total, squares, count = 0.0, 0.0, 0
     for part in chunks(len(images), EVAL_BATCH):
         x = as_input(images[part]).double()
@@ -169,18 +174,20 @@ def make_vqvae_trainer(config: VQVAEConfig, train_images: torch.Tensor, path: st
 
 
 def train_vqvae(config: VQVAEConfig, path: str | Path | None = None, device: torch.device | str | None = None,
-                resume: bool = True, progress: bool = True) -> Trainer:
+                resume: bool = True, progress: bool = True, hooks: Hooks | None = None) -> Trainer:
     """Train (or, from a finished checkpoint at ``path``, just load) the VQ-VAE.
 
     History: per batch (every 10 steps) ``loss``, ``reconstruction``, ``commitment``, ``perplexity``
     and ``codes_used`` (distinct codes in the batch); at every epoch end ``test_reconstruction``
     (MSE / variance over the whole test split), ``test_perplexity`` and ``test_codes_used`` (over
-    all its code positions), and ``restarts`` (dead codes restarted so far).
+    all its code positions), and ``restarts`` (dead codes restarted so far).  ``hooks``: extra
+    ``Trainer.run`` hooks, run after the epoch's evaluation.
     """
     config = config.resolved()
     device = pick_device(device)
     train_images = load_images(config.dataset, "train", device)
     test_images = load_images(config.dataset, "test", device)
+    require_images(test_images, 1, "the VQ-VAE's epoch-end evaluation", f"the test split of {config.dataset}")
     trainer = make_vqvae_trainer(config, train_images, path, device)
     if resume:
         trainer.resume()
@@ -210,14 +217,16 @@ def train_vqvae(config: VQVAEConfig, path: str | Path | None = None, device: tor
     per_epoch = trainer.config["steps_per_epoch"]
     with small_model_threads(device):
         trainer.run(step, config.epochs * per_epoch, desc=f"VQ-VAE {config.dataset}", log_every=min(10, per_epoch),
-                    checkpoint_every=per_epoch, hooks={per_epoch: end_of_epoch}, progress=progress)
+                    checkpoint_every=per_epoch, hooks=add_hook(hooks, per_epoch, end_of_epoch), progress=progress)
     model.eval()
     return trainer
 
 
 @torch.no_grad()
 def evaluate_vqvae(model: VQVAE, images: torch.Tensor, data_variance: float) -> dict[str, float]:
-    """Reconstruction loss (MSE / variance), code perplexity and codes used, over a whole split."""
+    """Reconstruction loss (MSE / variance), code perplexity and codes used, over a whole split (``ValueError``
+    if it is empty)."""
+    require_images(images, 1, "the VQ-VAE's evaluation", "the split")
     was_training = model.training
     model.eval()
     squared, counts = 0.0, torch.zeros(model.num_codes, dtype=torch.long)
@@ -316,7 +325,8 @@ def pixelcnn_classes(config: PixelCNNConfig, labels: torch.Tensor | None, num_cl
 def train_pixelcnn(config: PixelCNNConfig, vq_trainer: Trainer, train_codes: torch.Tensor,
                    test_codes: torch.Tensor | None = None, path: str | Path | None = None, resume: bool = True,
                    progress: bool = True, train_labels: torch.Tensor | None = None,
-                   test_labels: torch.Tensor | None = None, num_classes: int | None = None) -> Trainer:
+                   test_labels: torch.Tensor | None = None, num_classes: int | None = None,
+                   hooks: Hooks | None = None) -> Trainer:
     """Fit the gated PixelCNN to the training split's code maps (``N x h x w``, on the training device).
 
     With ``train_labels`` (int64 ``N``, one per map; for :func:`augmented_codes` repeat the split's
@@ -325,7 +335,7 @@ def train_pixelcnn(config: PixelCNNConfig, vq_trainer: Trainer, train_codes: tor
     ``test_codes``.  Without labels it learns ``p(map)``.
 
     History: ``loss`` (cross-entropy in nats per position, every 10 steps); at every epoch end
-    ``test_nll`` on ``test_codes`` (when given).
+    ``test_nll`` on ``test_codes`` (when given), before any of ``hooks`` (extra ``Trainer.run`` hooks).
     """
     device = train_codes.device
     seed_everything(config.seed)
@@ -362,9 +372,9 @@ def train_pixelcnn(config: PixelCNNConfig, vq_trainer: Trainer, train_codes: tor
         schedule.step()
         return {"loss": loss.detach()}
 
-    hooks = {}
     if test_codes is not None:
-        hooks[batches.steps_per_epoch] = lambda run: run.record("test_nll", code_nll(prior, test_codes, test_labels))
+        hooks = add_hook(hooks, batches.steps_per_epoch,
+                         lambda run: run.record("test_nll", code_nll(prior, test_codes, test_labels)))
     with small_model_threads(device):
         trainer.run(step, steps, desc="PixelCNN prior", log_every=min(10, batches.steps_per_epoch),
                     checkpoint_every=batches.steps_per_epoch, hooks=hooks, progress=progress)
@@ -377,8 +387,9 @@ def code_nll(prior: GatedPixelCNN, codes: torch.Tensor, labels: torch.Tensor | N
     """Mean negative log-likelihood (nats per position) of code maps under the PixelCNN.
 
     A class-conditional PixelCNN needs the maps' ``labels`` and gives ``-log p(map | label)``;
-    an unconditional one ignores them.
+    an unconditional one ignores them.  No maps raise a ``ValueError``.
     """
+    require_images(codes, 1, "the PixelCNN's test NLL", "the set of code maps")
     was_training = prior.training
     prior.eval()
     if prior.num_classes is None:
@@ -413,27 +424,32 @@ def sampling_labels(prior: GatedPixelCNN, n: int, labels: torch.Tensor | int | N
 def sample_pixelcnn(prior: GatedPixelCNN, n: int, map_shape: tuple[int, int], seed: int = 0,
                     temperature: float = 1.0, labels: torch.Tensor | int | None = None) -> torch.Tensor:
     """``n`` code maps (int64, CPU) from the PixelCNN; a class-conditional one draws them given
-    :func:`sampling_labels` (every class in turn unless ``labels`` are given)."""
+    :func:`sampling_labels` (every class in turn unless ``labels`` are given).
+
+    Map ``k`` depends only on ``(seed, k)`` and its label, not on ``n``: its noise is
+    :func:`utils.noise.per_sample_rand`, one uniform number per position.
+    """
     device = _device_of(prior)
-    generator = torch.Generator(device=device).manual_seed(seed)
     labels = sampling_labels(prior, n, labels)
+    uniform = per_sample_rand(n, map_shape, seed)
     prior.eval()
     with small_model_threads(device):
-        return torch.cat([prior.sample(len(range(n)[part]), *map_shape, generator=generator, temperature=temperature,
-                                       labels=None if labels is None else labels[part])
-                          for part in chunks(n, EVAL_BATCH)]).cpu()
+        maps = [prior.sample(uniform[part], temperature=temperature, labels=None if labels is None else labels[part])
+                for part in chunks(n, EVAL_BATCH)]
+    return torch.cat(maps).cpu()
 
 
 # --------------------------------------------------------------------------- the DCGAN prior
 
 
 def train_code_gan(config: CodeGANConfig, vq_trainer: Trainer, train_codes: torch.Tensor,
-                   path: str | Path | None = None, resume: bool = True, progress: bool = True) -> Trainer:
+                   path: str | Path | None = None, resume: bool = True, progress: bool = True,
+                   hooks: Hooks | None = None) -> Trainer:
     """Fit the DCGAN prior to the training split's code maps (one D and one G update per step).
 
     History (every 10 steps): ``d_loss``, ``g_loss``, ``d_real`` / ``d_fake`` (mean discriminator
     probabilities) and ``fake_perplexity`` (code usage of the generated maps, to compare with the
-    real maps' perplexity: a collapsing generator uses few codes).
+    real maps' perplexity: a collapsing generator uses few codes).  ``hooks``: ``Trainer.run`` hooks.
     """
     device = train_codes.device
     seed_everything(config.seed)
@@ -472,19 +488,27 @@ def train_code_gan(config: CodeGANConfig, vq_trainer: Trainer, train_codes: torc
                 "fake_perplexity": perplexity(fake_counts)}
 
     with small_model_threads(device):
-        trainer.run(step, config.steps, desc="DCGAN prior", log_every=10, checkpoint_every=500, progress=progress)
+        trainer.run(step, config.steps, desc="DCGAN prior", log_every=10, checkpoint_every=500, hooks=hooks,
+                    progress=progress)
     generator.eval()
     return trainer
 
 
 @torch.no_grad()
 def sample_code_gan(generator: CodeGenerator, n: int, seed: int = 0) -> torch.Tensor:
-    """``n`` code maps (int64, CPU): ``z ~ N(0, I)``, then one code per position drawn from the generator's softmax."""
+    """``n`` code maps (int64, CPU): ``z ~ N(0, I)``, then one code per position drawn from the generator's softmax.
+
+    Map ``k`` depends only on ``(seed, k)``, not on ``n``: its ``z`` and the uniform numbers that pick its codes
+    are per-sample draws (:mod:`utils.noise`).
+    """
     device = _device_of(generator)
-    noise = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, generator.z_dim, generator=noise)
+    z = per_sample_randn(n, (generator.z_dim,), seed, stream=0)
+    uniform = per_sample_rand(n, (generator.map_size, generator.map_size), seed, stream=1)
     generator.eval()
-    maps = [gumbel_max(generator(z[part].to(device)).float().cpu(), noise) for part in chunks(n, EVAL_BATCH)]
+    maps = []
+    for part in chunks(n, EVAL_BATCH):
+        probabilities = torch.softmax(generator(z[part].to(device)).float().cpu(), dim=1).permute(0, 2, 3, 1)
+        maps.append(categorical(probabilities, uniform[part]))
     return torch.cat(maps)
 
 
@@ -498,8 +522,10 @@ def nearest_real_ssim(samples: torch.Tensor, real: torch.Tensor, candidates: int
     The ``candidates`` real images closest in pixel distance are found for each sample
     (``torch.cdist``, batch by batch); the nearest is the one among them with the highest SSIM
     (skimage, as the seed).  SSIM against every real image would be exact but thousands of times
-    slower; the pixel-nearest few almost always hold the SSIM-nearest.
+    slower; the pixel-nearest few almost always hold the SSIM-nearest.  ``ValueError`` if either set is empty.
     """
+    require_images(samples, 1, "the nearest-real SSIM", "the sample set")
+    require_images(real, 1, "the nearest-real SSIM", "the real set")
     flat_real = real.flatten(1).float()
     best_ssim, best_index = np.empty(len(samples)), torch.empty(len(samples), dtype=torch.long)
     for part in chunks(len(samples), batch_size):
