@@ -22,7 +22,8 @@ import torch
 
 from utils.training import save_checkpoint
 
-CACHE_FORMAT = 1
+# 2: the samplers draw per-sample noise (utils.noise), so samples stored by format 1 are not what they draw now
+CACHE_FORMAT = 2
 T = TypeVar("T")
 
 
