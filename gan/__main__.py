@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
 from gan.evaluation import training_set_scorer
 from gan.losses import LOSSES
 from gan.train import GanRun, decode, gan_config, load_generator
 from utils.cli import CourseArgumentParser, add_common_training_arguments, positive_int, run_cli
 from utils.config import by_profile, resolve_profile
 from utils.metrics import choose_fid_features, feature_label
+from utils.noise import per_sample_randn
 from utils.training import finish_run, save_samples_npz
 
 
@@ -74,7 +73,7 @@ def sample(args) -> int:
     if Path(args.out).suffix != ".npz":
         raise ValueError(f"--out must end in .npz, got {args.out}")
     generator, config = load_generator(args.ckpt)
-    z = torch.randn(args.n, config.z_dim, generator=torch.Generator().manual_seed(args.seed))
+    z = per_sample_randn(args.n, (config.z_dim,), seed=args.seed)  # image k fixed by (seed, k), as GanRun.sample
     path = save_samples_npz(args.out, decode(generator, z))
     print(f"wrote {args.n} samples of the {config.loss} GAN to {path}")
     return 0

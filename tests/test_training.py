@@ -315,3 +315,19 @@ def test_an_interrupt_that_lands_inside_a_step_keeps_the_last_checkpoint(tmp_pat
         trainer.run(second_ctrl_c_mid_step, 12, progress=False, checkpoint_every=4)
     assert load_checkpoint(path)["step"] == 4
     assert "Interrupted inside step 6; that step is not saved" in capsys.readouterr().out
+
+
+def test_pending_hooks_are_cleared_when_the_resumed_run_has_none(tmp_path):
+    path = tmp_path / "run.pt"
+    first, _, step = make_trainer(path)
+
+    def interrupted(run):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        first.run(step, 6, progress=False, hooks={6: interrupted})
+    assert load_checkpoint(path)["hooks_pending"]
+    resumed, _, step = make_trainer(path)
+    resumed.resume()
+    resumed.run(step, 6, progress=False)  # no hooks this time: nothing to re-run, and nothing left pending
+    assert not load_checkpoint(path)["hooks_pending"] and resumed.step == 6

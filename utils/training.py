@@ -412,6 +412,7 @@ class Trainer:
         """
         due = [hook for every, hook in (hooks or {}).items() if self.step % every == 0]
         if not due:
+            self.hooks_pending = False
             return
         lengths = {name: len(points) for name, points in self.history.items()}
         tallies, rng = self.tallies.state_dict(), capture_rng_state()
