@@ -1,4 +1,4 @@
-"""The seed's MLP VAE and CVAE: 500 hidden units, one-hot label on the encoder input and on z.
+"""The reference write-up's MLP VAE and CVAE: 500 hidden units, one-hot label on the encoder input and on z.
 
 The VAE is ``vae.mlp.MLPVAE``; the CVAE only differs in what it concatenates.
 """

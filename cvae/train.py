@@ -3,7 +3,7 @@
 Data live on the training device as flat floats in ``[0, 1]`` (the Bernoulli
 targets) with integer labels; batches are index slices (``IndexBatches``).  At
 the end of every epoch the run records the mean loss of that epoch's batches
-(the seed's train loss) and the per-image loss of the whole test split (one
+(the reference write-up's train loss) and the per-image loss of the whole test split (one
 reparameterised ``z`` per image, drawn from a fixed generator so the number is
 repeatable): those are the curves of the notebook.
 """
@@ -38,7 +38,7 @@ PUBLISHED_EPOCHS = 200
 
 @dataclass(frozen=True)
 class CVAEConfig:
-    """One run; ``latent=None`` picks the seed's size for the data set (2 for digits, else 10)."""
+    """One run; ``latent=None`` picks the reference write-up's size for the data set (2 for digits, else 10)."""
 
     model: str = "cvae"
     dataset: str = "mnist5k"
@@ -55,12 +55,13 @@ class CVAEConfig:
 
 
 def default_latent(dataset: str) -> int:
-    """The seed's latent sizes: 2 for MNIST digits, 10 for FashionMNIST and KMNIST."""
+    """The reference write-up's latent sizes: 2 for MNIST digits, 10 for FashionMNIST and KMNIST."""
     return 2 if dataset in ("mnist", "mnist5k") else 10
 
 
 def default_epochs(profile: str) -> int:
-    """Epochs per run: the seed's 200 in ``full``; in ``quick`` (mnist5k) 100, where every digit's samples pass 90 %."""
+    """Epochs per run: the reference write-up's 200 in ``full``; in ``quick`` (mnist5k) 100, where every digit's
+    samples pass 90 %."""
     return by_profile(profile, smoke=2, quick=100, full=PUBLISHED_EPOCHS)
 
 
@@ -118,7 +119,7 @@ def train(config: CVAEConfig, path: str | Path | None = None, device: torch.devi
     the same weights on every machine, and faster than two threads on a busy two-core machine.
 
     History: ``loss`` (training batches, every 10 steps); at every epoch end, logged at
-    that epoch's last step, ``train_loss`` (mean over the epoch's batches, as the seed
+    that epoch's last step, ``train_loss`` (mean over the epoch's batches, as the reference write-up
     reports it) and ``test_loss``, ``test_bce``, ``test_kl`` (the whole test split).
     ``hooks`` are extra ``Trainer.run`` hooks (every that many steps).
     """
@@ -155,13 +156,6 @@ def train(config: CVAEConfig, path: str | Path | None = None, device: torch.devi
                     log_every=min(10, per_epoch), checkpoint_every=10 * per_epoch, hooks=every, progress=progress)
     model.eval()
     return trainer
-
-
-def epoch_curve(trainer: Trainer, name: str) -> tuple[list[float], list[float]]:
-    """``(epochs, values)`` of an epoch-end metric (``train_loss``, ``test_loss``, ...)."""
-    per_epoch = trainer.config["steps_per_epoch"]
-    points = trainer.history.get(name, [])
-    return [step / per_epoch for step, _ in points], [value for _, value in points]
 
 
 # --------------------------------------------------------------------------- using a trained model

@@ -3,7 +3,7 @@
     python datasets/resize_dataset.py --input_folder datasets/CUB_200_2011/images \\
         --output_folder datasets/CUB_200_2011_32 --res 32
 
-The seed's flags, without its failure modes: grayscale, palette and CMYK files
+The reference write-up's flags, without its failure modes: grayscale, palette and CMYK files
 become RGB, truncated and non-image files are skipped and listed at the end (the
 seed made you delete 8 files by hand), and nothing is ever written outside the
 output folder.
@@ -28,7 +28,7 @@ def build_parser() -> CourseArgumentParser:
     parser.add_argument(
         "--stretch",
         action="store_true",
-        help="resize the whole image to RES x RES, ignoring its aspect ratio (the seed did this) "
+        help="resize the whole image to RES x RES, ignoring its aspect ratio (the reference write-up did this) "
         "instead of center-cropping a square first",
     )
     parser.add_argument(

@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from gan.evaluation import training_set_scorer
 from gan.losses import LOSSES
-from gan.train import GanRun, decode, gan_config, load_generator
+from gan.train import GanRun, decode, gan_config, load_generator, training_set_scorer
 from utils.cli import CourseArgumentParser, add_common_training_arguments, positive_int, run_cli
 from utils.config import by_profile, resolve_profile
-from utils.metrics import choose_fid_features, feature_label
+from utils.fid import choose_fid_features, feature_label
 from utils.noise import per_sample_randn
 from utils.training import finish_run, save_samples_npz
 

@@ -1,8 +1,8 @@
 """Generators and discriminators.
 
-* :class:`ResNetGenerator` / :class:`ResNetDiscriminator`: the CUB 32x32 set-up of the seed
-  (SPEC section 2), with correct nearest-neighbour up-sampling and true mean-pool down-sampling
-  (the seed's ``repeat`` + PixelShuffle and PixelUnshuffle + ``view`` mix channels).
+* :class:`ResNetGenerator` / :class:`ResNetDiscriminator`: the CUB 32x32 set-up of the reference write-up
+  (REFERENCES.md), with correct nearest-neighbour up-sampling and true mean-pool down-sampling
+  (the reference write-up's ``repeat`` + PixelShuffle and PixelUnshuffle + ``view`` mix channels).
 * :class:`DigitGenerator` / :class:`DigitDiscriminator`: a small DCGAN-like pair for 28 px
   digits, fast enough to train three GANs on two CPU cores in minutes (smoke and quick).
 
@@ -22,7 +22,7 @@ def nearest_upsample(x: torch.Tensor) -> torch.Tensor:
 
     ``repeat_interleave`` puts the four copies of channel ``c`` next to each other
     (``c, c, c, c``), which is the group PixelShuffle turns into one 2x2 block;
-    the seed's ``repeat`` interleaved different channels instead.
+    the reference write-up's ``repeat`` interleaved different channels instead.
     """
     return F.pixel_shuffle(x.repeat_interleave(4, dim=1), 2)
 
@@ -35,7 +35,7 @@ def mean_pool_downsample(x: torch.Tensor) -> torch.Tensor:
 
 
 class UpsampleConv2d(nn.Module):
-    """Nearest-neighbour up-sampling, then a convolution (as the seed)."""
+    """Nearest-neighbour up-sampling, then a convolution (as the reference write-up)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
         super().__init__()
@@ -46,7 +46,7 @@ class UpsampleConv2d(nn.Module):
 
 
 class DownsampleConv2d(nn.Module):
-    """Mean-pool, then convolve (the seed's order: the convolution runs on the half-size grid)."""
+    """Mean-pool, then convolve (the reference write-up's order: the convolution runs on the half-size grid)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
         super().__init__()

@@ -1,7 +1,7 @@
 """Training one GAN variant: configuration per profile, the alternating update, sampling.
 
 One iteration is one discriminator (critic) update; the generator is updated after
-every ``n_critic``-th of them (the seed set-up, ``full``: n_critic = 5 for all three losses;
+every ``n_critic``-th of them (the published set-up, ``full``: n_critic = 5 for all three losses;
 the offline schedules are in :data:`QUICK_SCHEDULE`).
 """
 
@@ -20,6 +20,7 @@ from gan.losses import get_loss, gradient_penalty
 from gan.models import build_gan
 from utils.config import by_profile, default_dataset
 from utils.data import ImageSet, IndexBatches, chunks, load_dataset, to_float, to_uint8
+from utils.fid import FidScore, custom_stats_name, fid_scorer
 from utils.noise import per_sample_randn
 from utils.training import (
     Trainer,
@@ -70,7 +71,7 @@ class GanConfig:
 
 
 def gan_config(loss: str, profile: str, dataset: str | None = None, **overrides: Any) -> GanConfig:
-    """The profile's set-up for ``loss``: a small digit GAN offline, the seed's ResNet GAN in ``full``."""
+    """The profile's set-up for ``loss``: a small digit GAN offline, the reference write-up's ResNet GAN in ``full``."""
     get_loss(loss)  # fail early on a bad name
     digits = {"architecture": "digits", "z_dim": 64, "lr": 1e-3, "channels": 16, "d_channels": 16}
     digits |= QUICK_SCHEDULE[loss]  # a loss's own schedule may widen the nets
@@ -85,11 +86,11 @@ def gan_config(loss: str, profile: str, dataset: str | None = None, **overrides:
 
 
 # Offline schedules (mnist5k, digit GAN of width 16, Adam 1e-3). The vanilla GAN and LSGAN update G after every
-# D step, as DCGAN does. WGAN-GP with the seed's n_critic = 5 and batch 32 levelled off near 64 % confident
+# D step, as DCGAN does. WGAN-GP with the published n_critic = 5 and batch 32 levelled off near 64 % confident
 # samples (8000-12000 iterations); with n_critic = 2 and batch 64 it reached 68-72 % at 16000 iterations (where
 # its classifier-FID still fell), and neither a wider critic, batch 128, a lower learning rate nor random
 # translations of the critic's inputs did better. A generator of width 32 sampled through the moving average of
-# its weights (decay 0.999) gave 74 % (two sample sets of 1000); see the closing note of issue 3.
+# its weights (decay 0.999) gave 74 % (two sample sets of 1000).
 QUICK_SCHEDULE = {
     "vanilla": dict(iters=2000, n_critic=1, batch_size=32),
     "lsgan": dict(iters=2000, n_critic=1, batch_size=32),
@@ -242,14 +243,10 @@ def decode(generator: nn.Module, z: torch.Tensor, batch_size: int = 500) -> torc
     return torch.cat(images)
 
 
-def fid_hook(run: GanRun, score: Callable[[torch.Tensor], float], n_samples: int,
-             name: str = "fid") -> Callable[[Trainer], None]:
-    """A Trainer hook recording ``score(samples)`` (an FID) under ``name``; samples fixed by the step."""
-
-    def record(trainer: Trainer) -> None:
-        trainer.record(name, score(run.sample(n_samples, seed=trainer.step)))
-
-    return record
+def training_set_scorer(run: GanRun, features: str, device: torch.device | str | None = None) -> FidScore:
+    """``score(fake) -> FID`` against the training images of ``run`` (Inception: clean-fid statistics made once)."""
+    stats_name = custom_stats_name(run.config.dataset, run.config.image_size)
+    return fid_scorer(run.real_images, features, device or run.device, stats_name=stats_name)
 
 
 # ----- latent walks
@@ -259,7 +256,7 @@ def bilinear_grid(corners: torch.Tensor, n_rows: int, n_cols: int) -> torch.Tens
     """Codes on a grid spanned by four corner codes ``(4, Z)``: top-left, top-right, bottom-left, bottom-right.
 
     Rows walk one direction (top -> bottom), columns the other (left -> right);
-    the seed's grid (first two latent coordinates from -1 to 1, the rest 0) is the
+    the reference write-up's grid (first two latent coordinates from -1 to 1, the rest 0) is the
     special case of corners (+-1, +-1, 0, ...).
     """
     top_left, top_right, bottom_left, bottom_right = corners
@@ -271,7 +268,7 @@ def bilinear_grid(corners: torch.Tensor, n_rows: int, n_cols: int) -> torch.Tens
 
 
 def seed_direction_corners(z_dim: int) -> torch.Tensor:
-    """The seed's interpolation: the first two latent coordinates over [-1, 1], every other one 0."""
+    """The reference write-up's interpolation: the first two latent coordinates over [-1, 1], every other one 0."""
     corners = torch.zeros(4, z_dim)
     corners[:, :2] = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]])
     return corners

@@ -14,12 +14,12 @@ from cvae.train import (
     decode_images,
     default_latent,
     encode_means,
-    epoch_curve,
     load_model,
     reconstruct,
     sample,
     train,
 )
+from utils.training import epoch_curve
 
 
 def test_shapes_follow_the_seed():
@@ -95,8 +95,10 @@ def one_epoch(tmp_path_factory):
 
 def test_training_records_epoch_curves_and_a_loadable_checkpoint(one_epoch):
     trainer, path = one_epoch
-    epochs, test_losses = epoch_curve(trainer, "test_loss")
-    assert epochs == [1.0] and 100 < test_losses[0] < 400
+    [(epoch, test_loss)] = epoch_curve(trainer, "test_loss")
+    assert epoch == 1 and 100 < test_loss < 400
+    with pytest.raises(KeyError, match="no 'val_loss'"):
+        epoch_curve(trainer, "val_loss")
     assert 100 < trainer.last("train_loss") < 400
     model = load_model(path)
     assert isinstance(model, CVAE) and model.latent == 2 and model.image_shape == (1, 28, 28)

@@ -19,26 +19,13 @@ from PIL import Image
 from cvae.models import build_model as build_cvae
 from cvae.train import encode_means as cvae_encode_means
 from cvae.train import sample as cvae_sample
-from gan.evaluation import fid_scorer
 from gan.train import GanRun, gan_config
+from utils.classifier import DigitClassifier, predict, softmax_predictions
 from utils.data import ImageSet, chunks, load_dataset, require_images
-from utils.metrics import (
-    DigitClassifier,
-    class_histogram,
-    fid,
-    fid_folders,
-    fid_from_features,
-    histogram_entropy,
-    image_features,
-    inception_score,
-    pcc,
-    per_class_fid,
-    predict,
-    psnr,
-    softmax_predictions,
-    ssim,
-)
+from utils.fid import fid, fid_folders, fid_from_features, fid_scorer, image_features, per_class_fid
+from utils.image_measures import pcc, psnr, ssim
 from utils.plotting import class_bars, grid_png, image_rows, interpolation_grid, latent_scatter, show_images
+from utils.sample_scores import class_histogram, histogram_entropy, inception_score
 from utils.widgets import dataset_browser, image_widget, live_image
 from vae.latent import (
     GaussianMixtureSampler,

@@ -16,7 +16,7 @@ import pytest
 import torch
 from cli_checks import assert_sample_k_ignores_n, one_line, run_command
 
-import gan.evaluation as evaluation
+import utils.fid as fid_module
 from gan.__main__ import main
 from gan.train import GanConfig, GanRun, gan_config, load_generator
 from utils.cli import run_cli
@@ -65,7 +65,7 @@ def test_train_with_fid_samples_records_the_fid(tmp_path, capsys, monkeypatch):
         noise = np.random.default_rng(len(images)).normal(size=(len(images), 8))
         return images.float().flatten(1)[:, :8].numpy() + noise
 
-    monkeypatch.setattr(evaluation, "image_features", fake_features)
+    monkeypatch.setattr(fid_module, "image_features", fake_features)
     code, out, _ = cli(capsys, "train", "--loss", "lsgan", "--profile", "smoke", "--out", str(tmp_path / "run"),
                        "--iters", "2", "--fid-samples", "50")
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

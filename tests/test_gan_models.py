@@ -50,7 +50,7 @@ def test_downsampling_is_mean_pooling_channel_for_channel():
 
 
 def test_seed_resampling_would_mix_channels():
-    # What the seed did (repeat, not repeat_interleave): channel 0's output holds channel 1's pixels.
+    # What the reference write-up did (repeat, not repeat_interleave): channel 0's output holds channel 1's pixels.
     x = torch.stack([torch.zeros(2, 2), torch.ones(2, 2)]).unsqueeze(0)
     seed_style = F.pixel_shuffle(x.repeat(1, 4, 1, 1), 2)
     assert not torch.equal(seed_style, nearest_upsample(x))
@@ -58,7 +58,8 @@ def test_seed_resampling_would_mix_channels():
 
 
 def test_seed_downsampling_would_mix_channels():
-    # The seed viewed PixelUnshuffle's output as (B, 4, C, ...): its "mean" averages pixels of different channels.
+    # The reference write-up viewed PixelUnshuffle's output as (B, 4, C, ...): its "mean" averages pixels of
+    # different channels.
     x = torch.stack([torch.zeros(4, 4), torch.ones(4, 4)]).unsqueeze(0)
     seed_style = F.pixel_unshuffle(x, 2).view(1, 4, 2, 2, 2).mean(dim=1)
     assert not torch.allclose(seed_style, F.avg_pool2d(x, 2))

@@ -8,12 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from utils.training import epoch_curve
 from vae.losses import autoencoder_loss, bernoulli_nll, beta_at, beta_vae_loss, gaussian_kl, sse_per_image
 from vae.models import Autoencoder, ConvVAE, NaturalImageVAE, build_model
 from vae.train import (
     VAEConfig,
     codes,
-    epoch_curve,
     eval_split,
     load_images,
     load_model,
@@ -72,7 +72,7 @@ def test_schedules_at_their_end_points(epochs):
     target = 1.2
     assert all(beta_at("constant", target, e, epochs) == target for e in range(epochs))
     linear = [beta_at("linear", target, e, epochs) for e in range(epochs)]
-    assert linear[0] == 0.0 and linear[-1] == pytest.approx(target, abs=1e-12)  # the seed's stopped at 0.95
+    assert linear[0] == 0.0 and linear[-1] == pytest.approx(target, abs=1e-12)  # the write-up's stopped at 0.95
     assert all(a < b for a, b in zip(linear, linear[1:], strict=False))
     cyclical = [beta_at("cyclical", target, e, epochs) for e in range(epochs)]
     assert cyclical[0] == 0.0 and cyclical[-1] == target
@@ -132,7 +132,7 @@ def test_natural_image_vae_shapes_and_range():
 
 
 def test_the_encoder_learns_from_the_reconstruction_loss():
-    """The seed's default mode never gives its encoder this gradient; here beta = 0 still trains it."""
+    """The reference write-up's default mode never gives its encoder this gradient; here beta = 0 still trains it."""
     torch.manual_seed(0)
     model = build_model("natural-vae", 16, channels=3, image_size=64, width=4)
     model.family, model.image_shape, model.variational = "natural-vae", (3, 64, 64), True
@@ -156,7 +156,7 @@ def vae_run(tmp_path_factory):
 def test_training_records_the_curves(vae_run):
     config, _, trainer = vae_run
     assert trainer.step == 2 * 4
-    assert [e for e, _ in epoch_curve(trainer, "val_loss")] == [0.0, 1.0]
+    assert [e for e, _ in epoch_curve(trainer, "val_loss")] == [1, 2]  # epoch 1 is the first
     assert [b for _, b in epoch_curve(trainer, "beta")] == [0.0, 0.5]  # linear: 0, then the target
     for (_, loss), (_, recon), (_, kl) in zip(trainer.history["val_loss"], trainer.history["val_recon"],
                                               trainer.history["val_kl"], strict=True):
@@ -216,7 +216,7 @@ def test_profiles_and_splits():
                                                "lr_schedule": "constant", "train_subset": None}
     quick = profile_defaults("quick", "ae")
     assert quick["width"] < 32 and quick["epochs"] >= 10 and quick["lr_schedule"] == "cosine"
-    assert profile_config("full", "vae", beta=1.2).batch_size == 256  # the seed's, filled in by resolved()
+    assert profile_config("full", "vae", beta=1.2).batch_size == 256  # the published one, from resolved()
     assert profile_config("quick", "ae", epochs=None).epochs == quick["epochs"]  # None keeps the default
     assert VAEConfig(model="vae").resolved().width == 32 and VAEConfig(model="vae").resolved().grad_clip == 1.0
     assert VAEConfig(model="natural-vae").resolved().image_size == 64

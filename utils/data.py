@@ -18,19 +18,20 @@ import json
 import os
 import re
 import tarfile
-import tempfile
 import urllib.error
 import zipfile
-from collections.abc import Callable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from utils.config import data_root
 from utils.downloads import DownloadError, UnsafeArchiveError, download_file, extract_archive, gdown_download
+from utils.files import atomic_write
 from utils.imagefiles import SkippedFile, list_image_files, read_image_folder, read_images, resize_folder
 
 EMBEDDED = "mnist5k"
@@ -183,6 +184,22 @@ class IndexBatches:
             yield self(epoch * self.steps_per_epoch + position)
 
 
+LONG_LOOP = 20  # batches (or images for per-image measures / 100) before a progress bar is worth showing
+
+
+def long_progress(iterable: Iterable, total: int, desc: str, long: int = LONG_LOOP) -> Iterable:
+    """``iterable`` with a (transient) tqdm progress bar when it has more than ``long`` items."""
+    return tqdm(iterable, total=total, desc=desc, leave=False) if total > long else iterable
+
+
+def check_images(images: torch.Tensor, name: str = "images") -> None:
+    """``TypeError`` unless ``images`` is a uint8 tensor ``N x C x H x W`` (what every metric and picture takes)."""
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
+        is_tensor = isinstance(images, torch.Tensor)
+        got = f"{images.dtype} {tuple(images.shape)}" if is_tensor else type(images).__name__
+        raise TypeError(f"{name} must be a uint8 tensor N x C x H x W (see utils.data.to_uint8), got {got}")
+
+
 def chunks(n: int, batch_size: int) -> Iterator[slice]:
     """Consecutive slices covering ``range(n)``: evaluation in data-set order.
 
@@ -272,15 +289,8 @@ def _write_cache(path: Path, splits: dict[str, ImageSet]) -> None:
         split: {"images": s.images.contiguous(), "labels": s.labels, "classes": list(s.classes)}
         for split, s in splits.items()
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(handle)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path) as temporary:
+        torch.save(payload, temporary)
 
 
 def _read_cache(path: Path, name: str) -> dict[str, ImageSet]:
@@ -434,7 +444,7 @@ for _name, (_class_name, _description, _) in _TORCHVISION_SETS.items():
 # --------------------------------------------------------------------------- image-folder sets: helpers
 
 
-NATURAL_IMAGE_SIZE = 64  # Food-101 and COCO, as in the seed's natural-image VAE
+NATURAL_IMAGE_SIZE = 64  # Food-101 and COCO, as in the reference write-up's natural-image VAE
 _SHOWN_SKIPS = 10
 
 
@@ -477,16 +487,16 @@ def _report_skipped(name: str, skipped: list[SkippedFile]) -> None:
 
 CUB_ARCHIVE = "CUB_200_2011.tgz"
 CUB_FOLDER = "CUB_200_2011"
-CUB_GDRIVE_ID = "1hbzc_P1FuxMkcabkgn9ZKinBwW683j45"  # the seed's copy
+CUB_GDRIVE_ID = "1hbzc_P1FuxMkcabkgn9ZKinBwW683j45"  # the reference write-up's copy
 CUB_URL = "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz?download=1"  # the official one
 CUB_MD5 = "97eceeb196236b17998738112f37df78"
 CUB_SIZE = 32
-CUB_CROP = False  # the seed stretched whole photos to 32x32 (no crop); kept, so its FIDs stay comparable
+CUB_CROP = False  # the reference write-up stretched whole photos to 32x32 (no crop); kept, so its FIDs stay comparable
 
 
 @register(
     "cub",
-    "CUB-200-2011: 11,788 photos of 200 bird species, resized to 32x32 RGB as in the seed; "
+    "CUB-200-2011: 11,788 photos of 200 bird species, resized to 32x32 RGB as in the reference write-up; "
     "train = all images (the GANs use all), test = CUB's official test half (a subset of train)",
     ("train", "test"),
     by_hand=f"put {CUB_ARCHIVE} (https://data.caltech.edu/records/65de6-vp158 or Google Drive id "
@@ -509,7 +519,8 @@ def _build_cub(folder: Path, download: bool) -> dict[str, ImageSet]:
 
 
 def _download_cub(folder: Path, download: bool) -> Path:
-    """The seed's Google-Drive copy first, the official CaltechDATA file if that fails; both MD5-checked."""
+    """The reference write-up's Google-Drive copy first, the official CaltechDATA file if that fails; both
+    MD5-checked."""
     if not download:
         where = f"{folder} or {folder.parent}"
         raise unavailable("cub", f"no {CUB_ARCHIVE} or {CUB_FOLDER}/ in {where}; downloading is off")
@@ -537,7 +548,7 @@ def _cub_from_images(images_dir: Path, resized_dir: Path) -> dict[str, ImageSet]
 
 
 def _cub_from_resized_folder(resized_dir: Path) -> dict[str, ImageSet]:
-    """A folder resized by hand (the seed's flat ``CUB_200_2011_32/``): labelled if it has class folders."""
+    """A folder resized by hand (the write-up's flat ``CUB_200_2011_32/``): labelled if it has class folders."""
     files = list_image_files(resized_dir)
     labelled = bool(files) and all(len(f.relative_to(resized_dir).parts) > 1 for f in files)
     read = read_image_folder(resized_dir, CUB_SIZE, labelled=labelled, crop=CUB_CROP, files=files)

@@ -20,6 +20,8 @@ import torch
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
+from utils.files import atomic_write
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm"})
 MODES = ("RGB", "L")
 JPEG_QUALITY = 95  # the PIL default of 75 leaves visible blocks on 32 px images
@@ -323,13 +325,9 @@ def _save(array: np.ndarray, out: Path) -> None:
     """Write atomically: a temporary file in the same folder, then ``os.replace``."""
     image = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
     is_jpeg = out.suffix in (".jpg", ".jpeg")
-    partial = out.with_name(f".{out.name}.part")
-    try:
-        options = {"format": "JPEG", "quality": JPEG_QUALITY} if is_jpeg else {"format": "PNG"}
+    options = {"format": "JPEG", "quality": JPEG_QUALITY} if is_jpeg else {"format": "PNG"}
+    with atomic_write(out, suffix=".part") as partial:
         image.save(partial, **options)
-        os.replace(partial, out)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _map_with_progress(

@@ -15,6 +15,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from utils.files import atomic_write
+
 ENV_VAR = "COURSE_KEY_NUMBERS"
 
 
@@ -38,9 +40,8 @@ def key_numbers(**numbers) -> dict:
         path = Path(target)
         recorded = json.loads(path.read_text()) if path.exists() else {}
         recorded.update(plain)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(recorded, indent=2))
-        os.replace(tmp, path)
+        with atomic_write(path) as temporary:
+            temporary.write_text(json.dumps(recorded, indent=2))
     return plain
 
 

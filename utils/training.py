@@ -17,7 +17,6 @@ import math
 import os
 import random
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -27,6 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from utils.files import atomic_write
 
 CHECKPOINT_FORMAT = 1
 History = dict[str, list[tuple[int, float]]]
@@ -181,15 +182,8 @@ def _as_tuples(value: Any) -> Any:
 def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> Path:
     """Write ``state`` to ``path`` atomically: an interrupted write leaves the old file intact."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        torch.save(dict(state), tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path) as temporary:
+        torch.save(dict(state), temporary)
     return path
 
 
@@ -488,6 +482,19 @@ class Trainer:
         return self.history
 
 
+def epoch_curve(trainer: Trainer, name: str) -> list[tuple[int, float]]:
+    """``[(epoch, value), ...]`` of a metric logged at epoch ends; epoch 1 is the first pass over the data.
+
+    The one epoch numbering of the course: a value logged after step ``s`` belongs to epoch
+    ``s / steps_per_epoch`` (the run's config must hold ``steps_per_epoch``).  ``KeyError`` names a
+    metric the run never logged.
+    """
+    if name not in trainer.history:
+        raise KeyError(f"the run logged no {name!r}; it logged: {', '.join(sorted(trainer.history))}")
+    per_epoch = trainer.config["steps_per_epoch"]
+    return [(step // per_epoch, value) for step, value in trainer.history[name]]
+
+
 def add_hook(hooks: Mapping[int, Callable[[Trainer], None]] | None, every: int,
              hook: Callable[[Trainer], None]) -> dict[int, Callable[[Trainer], None]]:
     """``hooks`` (for :meth:`Trainer.run`) plus ``hook`` every ``every`` steps, run before one already there."""
@@ -510,11 +517,8 @@ def write_json(path: str | Path, payload: Mapping[str, Any]) -> Path:
     import json
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w") as file:
-        json.dump(payload, file, indent=2, default=str)
-    os.replace(tmp, path)
+    with atomic_write(path) as temporary:
+        temporary.write_text(json.dumps(payload, indent=2, default=str))
     return path
 
 
@@ -544,11 +548,8 @@ def _save_npz(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
     path = Path(path)
     if path.suffix != ".npz":
         raise ValueError(f"output file must end in .npz, got {path.name}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-    os.close(handle)
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_write(path, suffix=".npz") as temporary:
+        np.savez_compressed(temporary, **arrays)
     return path
 
 

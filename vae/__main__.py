@@ -19,7 +19,7 @@ import torch
 from utils.cli import CourseArgumentParser, add_common_training_arguments, dataset_name, positive_int, run_cli
 from utils.config import resolve_profile
 from utils.data import dataset_info
-from utils.metrics import pcc, ssim
+from utils.image_measures import pcc, ssim
 from utils.training import finish_run, save_reconstructions_npz, save_samples_npz
 from vae.losses import BETA_SCHEDULES
 from vae.models import MODELS

@@ -1,7 +1,7 @@
 """Latent-space analysis of small MLP VAEs (chapter 04).
 
 A VAE with a 2-D or 3-D latent (784-400-N, ``vae.mlp.MLPVAE``) is trained with a sane set-up (Adam 1e-3,
-shuffled batches: the seed used lr 1e-5 without shuffling).  Its codes of a whole data set are the material
+shuffled batches: reference write-up W0 used lr 1e-5 without shuffling).  Its codes of a whole data set are the material
 for two density models fitted with scikit-learn:
 
 * :class:`GaussianMixtureSampler`: a 10-component Gaussian mixture (``log_density``, ``sample``);
@@ -9,7 +9,7 @@ for two density models fitted with scikit-learn:
   sampling between neighbouring codes, and the majority digit of a point's neighbours).
 
 :func:`central_and_marginal` picks "central" (high-density) and "marginal" (low-density) codes by density
-quantiles instead of by hand (the seed's gap), and the table helpers turn scores into Markdown tables.
+quantiles instead of by hand (the reference write-up's gap), and the table helpers turn scores into Markdown tables.
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
 from utils.config import by_profile
 from utils.data import IndexBatches, chunks, load_dataset, require_images, to_float, to_uint8
-from utils.metrics import fid_from_features, image_features, inception_score
+from utils.fid import fid_from_features, image_features
 from utils.noise import categorical, per_sample_rand, per_sample_randn
 from utils.report import markdown_table
+from utils.sample_scores import inception_score
 from utils.training import Trainer, adam, add_hook, pick_device, seed_everything, small_model_threads
 from vae.mlp import MLPVAE, split_elbo, training_loss
 
-PUBLISHED_EPOCHS = 100  # the seed's default training length for both models
+PUBLISHED_EPOCHS = 100  # the reference write-up's default training length for both models
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class LatentVAEConfig:
 
 
 def default_epochs(profile: str) -> int:
-    """The seed's 100 epochs in ``full``; 60 on mnist5k in ``quick`` (the test loss has flattened by then)."""
+    """The published 100 epochs in ``full``; 60 on mnist5k in ``quick`` (the test loss has flattened by then)."""
     return by_profile(profile, smoke=2, quick=60, full=PUBLISHED_EPOCHS)
 
 
@@ -342,7 +343,7 @@ def generation_scores(real_features: np.ndarray, generated: Mapping[str, torch.T
 
 def distribution_table(counts: Mapping[str, torch.Tensor | np.ndarray | Sequence[int]],
                        class_names: Sequence[str]) -> str:
-    """The seed's digit-distribution table: counts, then shares in %, per class, with Sum and Avg columns."""
+    """The write-up's digit-distribution table: counts, then shares in %, per class, with Sum and Avg columns."""
     arrays = {name: np.asarray(values.cpu() if isinstance(values, torch.Tensor) else values, dtype=np.int64)
               for name, values in counts.items()}
     for name, values in arrays.items():

@@ -1,9 +1,20 @@
-"""VAE losses, per image: closed-form KL, Bernoulli (BCE) and Gaussian (SSE) reconstruction, beta schedules."""
+"""VAE losses, per image: the reparameterisation trick, closed-form KL, Bernoulli (BCE) and Gaussian (SSE)
+reconstruction, beta schedules."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The reparameterisation trick (Kingma & Welling 2014): ``z = mu + sigma * eps``, ``eps ~ N(0, I)``.
+
+    ``mu`` and ``logvar`` (``B x latent``, ``log sigma^2``) come from the encoder; ``z`` has their shape and
+    dtype and is differentiable in both.  ``eps`` comes from ``generator`` when given (repeatable evaluation).
+    """
+    noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    return mu + noise * torch.exp(0.5 * logvar)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -48,7 +59,7 @@ def elbo_terms(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: 
 def elbo_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> dict[str, torch.Tensor]:
     """Negative ELBO per image (batch mean of BCE(sum) + KL), with its two parts.
 
-    The seed sums over the batch and divides by the data-set size when it reports;
+    The reference write-up sums over the batch and divides by the data-set size when it reports;
     the batch mean is the same number per image, and Adam's step is the same either way.
     """
     bce, kl = elbo_terms(logits, x, mu, logvar)
@@ -59,12 +70,12 @@ def elbo_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: t
 
 
 def sse_per_image(output: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Sum of squared errors over all pixels of each image: the seed's reconstruction loss (before the batch mean)."""
+    """Sum of squared errors over all pixels of each image: the published reconstruction loss (before the mean)."""
     return (output.flatten(1) - x.flatten(1)).pow(2).sum(dim=1)
 
 
 def autoencoder_loss(output: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The seed's AE loss: SSE summed over pixels, divided by the batch size."""
+    """The reference write-up's AE loss: SSE summed over pixels, divided by the batch size."""
     recon = sse_per_image(output, x).mean()
     return {"loss": recon, "recon": recon}
 
@@ -85,7 +96,7 @@ def beta_at(schedule: str, target: float, epoch: int, epochs: int, cycles: int =
 
     * ``constant``: ``target`` throughout.
     * ``linear``: ``target * epoch / (epochs - 1)``: 0 at the first epoch and exactly ``target`` at the last.
-      (The seed's ``epoch / 20`` with epochs 0..19 stops at 0.95 and never reaches its target.)
+      (The reference write-up's ``epoch / 20`` with epochs 0..19 stops at 0.95 and never reaches its target.)
     * ``cyclical`` (Fu et al., 2019): training time ``t = epoch / (epochs - 1)`` is cut into ``cycles`` equal
       cycles; in each, beta rises linearly from 0 over the first ``ramp`` of the cycle and then stays at
       ``target``.  The first epoch trains at 0 and the last at ``target``.

@@ -15,7 +15,7 @@ from torch import nn
 
 from utils.data import chunks, require_images
 from utils.training import autocast
-from vae.losses import elbo_loss, elbo_terms
+from vae.losses import elbo_loss, elbo_terms, reparameterize
 
 
 class MLPVAE(nn.Module):
@@ -48,15 +48,10 @@ class MLPVAE(nn.Module):
         """Logits of the Bernoulli pixel means, flat (``B x image_size``)."""
         return self.decoder(self.with_label(z, labels))
 
-    @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None):
-        noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        return mu + noise * torch.exp(0.5 * logvar)
-
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, generator: torch.Generator | None = None):
         """``(logits, mu, logvar)`` for a batch; ``z`` is one reparameterised sample."""
         mu, logvar = self.encode(x, labels)
-        return self.decode(self.reparameterize(mu, logvar, generator), labels), mu, logvar
+        return self.decode(reparameterize(mu, logvar, generator), labels), mu, logvar
 
 
 def training_loss(model: MLPVAE, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:

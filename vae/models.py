@@ -1,13 +1,13 @@
-"""The chapter's models: the seed's convolutional AE and VAE, the MLP VAE for digits, the 64 px natural-image VAE.
+"""The chapter's models: the published convolutional AE and VAE, the MLP VAE for digits, the 64 px natural-image VAE.
 
-* :class:`Autoencoder` and :class:`ConvVAE`: the CIFAR-10 set-up of the seed (``seeds/001``).  Encoder
+* :class:`Autoencoder` and :class:`ConvVAE`: the CIFAR-10 set-up of reference write-up W1 (REFERENCES.md).  Encoder
   Conv3x3 ``C -> w`` (stride 1), ``w -> 2w -> 4w -> 8w`` (stride 2, ReLU between), flatten, Linear; decoder
   Linear -> ``8w x 4 x 4`` -> [ReLU, ConvT4x4 stride 2] x 3 -> ReLU, Conv3x3 -> ``C``.  ``w = 32`` is the
   seed's (flatten size 4096 at 32 px); the ``quick`` profile narrows it.  Outputs are pixel values in
-  ``[-1, 1]`` with no squashing (the seed's): the loss is the sum of squared errors.  A 28 px digit gives the
+  ``[-1, 1]`` with no squashing (the write-up's): the loss is the sum of squared errors.  A 28 px digit gives the
   same ``4 x 4`` feature map (``28 -> 14 -> 7 -> 4``); the decoder's 32 px output is centre-cropped to 28.
 * :class:`MLPVAE` (``vae.mlp``): 784 -> hidden -> latent, Bernoulli logits out (BCE loss).
-* :class:`NaturalImageVAE`: the 64 px VAE of ``seeds/002``: four Conv5x5 stride-2 layers with batch norm,
+* :class:`NaturalImageVAE`: the 64 px VAE of reference write-up W2: four Conv5x5 stride-2 layers with batch norm,
   latent 128, a mirror decoder of transposed convolutions ending in ``tanh``.
 
 Every VAE has ``encode(x) -> (mu, logvar)``, ``decode(z)`` and ``forward(x, generator=None) ->
@@ -23,20 +23,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from vae.losses import reparameterize
 from vae.mlp import MLPVAE
 
-SEED_WIDTH = 32  # channels of the first conv layer in the seed's CIFAR-10 nets
+SEED_WIDTH = 32  # channels of the first conv layer in the reference write-up's CIFAR-10 nets
 NATURAL_WIDTHS = (32, 64, 128, 256)
 
 
-def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None):
-    """``z = mu + sigma * eps`` with ``eps ~ N(0, I)`` (from ``generator`` when given)."""
-    noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-    return mu + noise * torch.exp(0.5 * logvar)
-
-
 class ConvEncoder(nn.Module):
-    """The seed's encoder body and head: 4 Conv3x3 layers (strides 1, 2, 2, 2), flatten, ``Linear -> out_features``."""
+    """The published encoder: 4 Conv3x3 layers (strides 1, 2, 2, 2), flatten, ``Linear -> out_features``."""
 
     def __init__(self, out_features: int, channels: int = 3, image_size: int = 32, width: int = SEED_WIDTH):
         super().__init__()
@@ -56,7 +51,7 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """The seed's decoder: ``Linear -> 8w x s x s``, [ReLU, ConvT4x4 s2] x 3, ReLU, Conv3x3; centre crop to size."""
+    """The published decoder: ``Linear -> 8w x s x s``, [ReLU, ConvT4x4 s2] x 3, ReLU, Conv3x3; centre crop to size."""
 
     def __init__(self, latent: int, channels: int = 3, image_size: int = 32, width: int = SEED_WIDTH):
         super().__init__()
@@ -77,7 +72,7 @@ class ConvDecoder(nn.Module):
 
 
 class Autoencoder(nn.Module):
-    """The seed's deterministic AE: ``z = enc(x)``, ``x_hat = dec(z)``."""
+    """The reference write-up's deterministic AE: ``z = enc(x)``, ``x_hat = dec(z)``."""
 
     variational = False
 
@@ -118,7 +113,7 @@ class GaussianVAE(nn.Module):
 
 
 class ConvVAE(GaussianVAE):
-    """The seed's VAE: the AE's networks, with an encoder head of ``2 * latent`` outputs."""
+    """The reference write-up's VAE: the AE's networks, with an encoder head of ``2 * latent`` outputs."""
 
     def __init__(self, latent: int = 1024, channels: int = 3, image_size: int = 32, width: int = SEED_WIDTH):
         super().__init__()
@@ -136,7 +131,7 @@ def _up(cin: int, cout: int) -> list[nn.Module]:
 
 
 class NaturalImageVAE(GaussianVAE):
-    """``seeds/002``'s 64 px VAE: [Conv5x5 s2, BN, ReLU] x 4 -> Linear -> (mu, logvar); mirror decoder, tanh."""
+    """reference write-up W2's 64 px VAE: [Conv5x5 s2, BN, ReLU] x 4 -> Linear -> (mu, logvar); mirror decoder, tanh."""
 
     def __init__(self, latent: int = 128, channels: int = 3, image_size: int = 64,
                  widths: tuple[int, ...] = NATURAL_WIDTHS):
@@ -192,8 +187,8 @@ def _natural_vae(latent: int, channels: int, image_size: int, width: int) -> Nat
 
 
 MODELS: dict[str, ModelKind] = {
-    "ae": ModelKind(Autoencoder, False, "gaussian", 128, 256, 1.0, "the seed's conv autoencoder (SSE)"),
-    "vae": ModelKind(ConvVAE, True, "gaussian", 1024, 256, 1.0, "the seed's conv VAE (SSE + beta KL)"),
+    "ae": ModelKind(Autoencoder, False, "gaussian", 128, 256, 1.0, "the reference write-up's conv autoencoder (SSE)"),
+    "vae": ModelKind(ConvVAE, True, "gaussian", 1024, 256, 1.0, "the reference write-up's conv VAE (SSE + beta KL)"),
     "mlp-vae": ModelKind(_mlp_vae, True, "bernoulli", 20, 128, None, "MLP VAE for digits (BCE + beta KL)"),
     "natural-vae": ModelKind(_natural_vae, True, "gaussian", 128, 64, None,
                              "64 px natural-image VAE with batch norm (SSE + beta KL)"),

@@ -4,7 +4,7 @@ Images live on the training device as floats in the model's value range (``[-1, 
 models' squared-error loss, ``[0, 1]`` for the MLP VAE's Bernoulli loss); batches are index slices
 (``IndexBatches``).  Every step minimises ``recon + beta * KL`` (per image, averaged over the batch), with
 ``beta`` given by the run's schedule for the current epoch; every parameter, the encoder's included,
-receives the gradient of both terms (``seeds/002`` in its default mode never lets the encoder see the
+receives the gradient of both terms (reference write-up W2 in its default mode never lets the encoder see the
 reconstruction loss).  At each epoch end the run records the epoch's mean training terms, its ``beta``,
 and the validation terms over the whole evaluation split **with beta = 1**, so runs with different
 schedules are compared on the same objective, the negative ELBO.
@@ -38,10 +38,10 @@ from vae.losses import BETA_SCHEDULES, beta_at, elbo_terms, gaussian_kl, sse_per
 from vae.models import DEFAULT_WIDTH, build_model, model_kind
 
 EVAL_SEED = 1234
-# Mixed precision on CUDA is off: `python -m utils.bench --profile full --amp` on an H200 trained the seed's
+# Mixed precision on CUDA is off: `python -m utils.bench --profile full --amp` on an H200 trained the published
 # CIFAR-10 conv AE at 45,314 images/s under bf16 autocast against 58,704 in float32.
 AMP = False
-PUBLISHED_EPOCHS = 20  # seeds/001: 20 epochs, numbers read at epoch 19
+PUBLISHED_EPOCHS = 20  # reference write-up W1: 20 epochs, numbers read at epoch 19
 NATURAL_SIZE = 64
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -56,10 +56,10 @@ class VAEConfig:
     beta: float = 1.0  # the target KL weight
     beta_schedule: str = "constant"  # constant | linear | cyclical
     epochs: int = PUBLISHED_EPOCHS
-    batch_size: int | None = None  # 256 for the seed's conv nets, 64 for the natural-image VAE, 128 for the MLP
+    batch_size: int | None = None  # 256 for the published conv nets, 64 for the natural-image VAE, 128 for the MLP
     lr: float = 1e-3
-    lr_schedule: str = "constant"  # constant (the seeds') | cosine (decays to 0 over the run)
-    grad_clip: float | None = None  # max gradient norm; None: the model's (1 for the seed's nets), 0: no clipping
+    lr_schedule: str = "constant"  # constant (the reference write-ups') | cosine (decays to 0 over the run)
+    grad_clip: float | None = None  # max gradient norm; None: the model's (1 for the published nets), 0: no clipping
     width: int | None = None  # first conv layer's channels (hidden units for the MLP); None: the published one
     image_size: int | None = None  # None: the data set's (64 for the natural-image VAE)
     flip: bool | None = None  # random horizontal flips; None: on for the natural-image VAE
@@ -91,9 +91,9 @@ class VAEConfig:
 def profile_defaults(profile: str, model: str) -> dict[str, int | str | None]:
     """Epochs, width, batch size and training subset of a profile (``None``: the published value).
 
-    ``full`` is the published set-up (20 epochs, the seed's widths and batches).  On two CPU cores ``quick``
-    narrows the conv nets to a quarter of the seed's channels (16x fewer multiply-adds) and takes batches of
-    32: 4,000 digits in batches of 256 give only 16 steps an epoch, and the seed's net sits on the mean image
+    ``full`` is the published set-up (20 epochs, its widths and batches).  On two CPU cores ``quick``
+    narrows the conv nets to a quarter of the published channels (16x fewer multiply-adds) and takes batches of
+    32: 4,000 digits in batches of 256 give only 16 steps an epoch, and the published net sits on the mean image
     for the first ~150 steps.  It also lets the learning rate decay to 0 (cosine): after so few steps a
     constant rate leaves the weights jittering, and with them the grey level of the digits' black background
     (test SSIM of one AE jumped between 0.75 and 0.95 from epoch to epoch).  The comparisons of the
@@ -301,12 +301,6 @@ def train(config: VAEConfig, path: str | Path | None = None, device: torch.devic
                     log_every=min(10, per_epoch), checkpoint_every=5 * per_epoch, hooks=every, progress=progress)
     model.eval()
     return trainer
-
-
-def epoch_curve(trainer: Trainer, name: str) -> list[tuple[float, float]]:
-    """``[(epoch, value), ...]`` of an epoch-end metric; epoch 0 is the first (the seed's numbering)."""
-    per_epoch = trainer.config["steps_per_epoch"]
-    return [(step / per_epoch - 1, value) for step, value in trainer.history.get(name, [])]
 
 
 # --------------------------------------------------------------------------- using a trained model

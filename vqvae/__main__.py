@@ -20,7 +20,7 @@ from pathlib import Path
 from utils.cli import CourseArgumentParser, add_common_training_arguments, dataset_name, positive_int, run_cli
 from utils.config import resolve_profile
 from utils.data import dataset_info
-from utils.metrics import ssim
+from utils.image_measures import ssim
 from utils.training import finish_run, pick_device, save_reconstructions_npz, save_samples_npz
 from vqvae.train import (
     PRIORS,

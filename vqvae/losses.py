@@ -33,7 +33,7 @@ def commitment_loss(z_e: torch.Tensor, z_q: torch.Tensor) -> torch.Tensor:
 
 
 def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, data_variance: float = 1.0) -> torch.Tensor:
-    """Mean squared error divided by the training set's pixel variance (the seed's and the paper's scaling)."""
+    """Mean squared error divided by the training set's pixel variance (the write-up's and the paper's scaling)."""
     return F.mse_loss(x_hat, x) / data_variance
 
 

@@ -1,6 +1,6 @@
 """The VQ-VAE: a convolutional encoder, the vector quantiser, a mirrored decoder.
 
-The seed's OASIS set-up (SPEC section 6), preset ``"oasis"``:
+The reference write-up's OASIS set-up (REFERENCES.md), preset ``"oasis"``:
 
     encoder  Conv4x4 s2 1 -> 64, ReLU, Conv4x4 s2 64 -> 128, 2 residual blocks, ReLU, Conv1x1 128 -> D = 64
     codebook K = 512 codes of D = 64

@@ -1,6 +1,6 @@
 """Two priors over the VQ-VAE's code-index maps, whose samples the VQ-VAE decoder turns into images.
 
-* :class:`CodeGenerator` + :class:`CodeDiscriminator`: a DCGAN done right.  The seed's generator
+* :class:`CodeGenerator` + :class:`CodeDiscriminator`: a DCGAN done right.  The reference write-up's generator
   produced the raw index numbers 0..511 through a sigmoid, a target it cannot reach (and its maps
   ended up with 2-5 distinct values).  Here the generator outputs **K logits per position**, a
   categorical distribution over the codes; a map is drawn from it with the Gumbel-max trick, and

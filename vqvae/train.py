@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from utils.augment import random_affine
 from utils.config import by_profile
 from utils.data import IndexBatches, chunks, load_dataset, require_images, to_float, to_uint8
-from utils.metrics import random_affine, ssim
+from utils.image_measures import ssim
 from utils.noise import categorical, per_sample_rand, per_sample_randn
 from utils.training import (
     Trainer,
@@ -54,7 +55,7 @@ class VQVAEConfig:
     preset: str | None = None
     ema: bool = True
     decay: float | None = None  # None: 0.95 for the short digit runs, 0.99 (Sonnet's) for OASIS
-    beta: float = 0.25  # commitment weight (the seed: 0.25 .. 0.3)
+    beta: float = 0.25  # commitment weight (the reference write-up: 0.25 .. 0.3)
     epochs: int = 8
     batch_size: int = 64
     lr: float = 2e-3  # peak of a one-cycle schedule
@@ -521,7 +522,7 @@ def nearest_real_ssim(samples: torch.Tensor, real: torch.Tensor, candidates: int
 
     The ``candidates`` real images closest in pixel distance are found for each sample
     (``torch.cdist``, batch by batch); the nearest is the one among them with the highest SSIM
-    (skimage, as the seed).  SSIM against every real image would be exact but thousands of times
+    (skimage, as the reference write-up).  SSIM against every real image would be exact but thousands of times
     slower; the pixel-nearest few almost always hold the SSIM-nearest.  ``ValueError`` if either set is empty.
     """
     require_images(samples, 1, "the nearest-real SSIM", "the sample set")
