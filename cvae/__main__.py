@@ -17,7 +17,7 @@ from cvae.train import CVAEConfig, default_epochs, evaluate, load_model, load_sp
 from cvae.train import train as train_model
 from utils.cli import CourseArgumentParser, add_common_training_arguments, positive_int, run_cli
 from utils.config import resolve_profile
-from utils.training import finish_run, save_samples_npz
+from utils.runfiles import finish_run, save_samples_npz
 
 NUM_LABELS = 10
 

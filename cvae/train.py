@@ -20,16 +20,9 @@ import torch
 from cvae.models import VAE, build_model
 from utils.config import by_profile
 from utils.data import IndexBatches, chunks, load_dataset, require_images, to_float, to_uint8
+from utils.devices import pick_device, small_model_threads
 from utils.noise import per_sample_randn
-from utils.training import (
-    Trainer,
-    adam,
-    add_hook,
-    load_checkpoint,
-    pick_device,
-    seed_everything,
-    small_model_threads,
-)
+from utils.training import Trainer, adam, add_hook, load_checkpoint, seed_everything
 from vae.mlp import split_elbo, training_loss
 
 EVAL_SEED = 1234

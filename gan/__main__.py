@@ -16,7 +16,7 @@ from utils.cli import CourseArgumentParser, add_common_training_arguments, posit
 from utils.config import by_profile, resolve_profile
 from utils.fid import choose_fid_features, feature_label
 from utils.noise import per_sample_randn
-from utils.training import finish_run, save_samples_npz
+from utils.runfiles import finish_run, save_samples_npz
 
 
 def build_parser() -> CourseArgumentParser:

@@ -20,18 +20,10 @@ from gan.losses import get_loss, gradient_penalty
 from gan.models import build_gan
 from utils.config import by_profile, default_dataset
 from utils.data import ImageSet, IndexBatches, chunks, load_dataset, to_float, to_uint8
+from utils.devices import autocast, pick_device, small_model_threads, use_channels_last
 from utils.fid import FidScore, custom_stats_name, fid_scorer
 from utils.noise import per_sample_randn
-from utils.training import (
-    Trainer,
-    adam,
-    autocast,
-    load_checkpoint,
-    pick_device,
-    seed_everything,
-    small_model_threads,
-    use_channels_last,
-)
+from utils.training import Trainer, adam, load_checkpoint, seed_everything
 
 FULL_DATASET = "cub"
 LR_DECAYS = ("constant", "linear")
@@ -117,7 +109,7 @@ def requires_grad(module: nn.Module, flag: bool) -> None:
 
 
 def uses_float16(device: torch.device) -> bool:
-    """utils.training.autocast picks float16 only on CUDA cards without bfloat16: those need a GradScaler."""
+    """utils.devices.autocast picks float16 only on CUDA cards without bfloat16: those need a GradScaler."""
     return AMP and device.type == "cuda" and not torch.cuda.is_bf16_supported()
 
 

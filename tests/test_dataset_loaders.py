@@ -22,7 +22,8 @@ from image_fixtures import (
     save_rgb,
 )
 
-import utils.data
+import utils.sources.cub
+import utils.sources.food101
 from utils.data import DatasetUnavailableError, cache_path, load_all_splits, load_dataset
 from utils.downloads import DownloadError
 
@@ -36,8 +37,9 @@ def offline(monkeypatch, tmp_path):
     def no_network(*args, **kwargs):
         raise DownloadError("offline in tests")
 
-    monkeypatch.setattr(utils.data, "gdown_download", no_network)
-    monkeypatch.setattr(utils.data, "download_file", no_network)
+    monkeypatch.setattr(utils.sources.cub, "gdown_download", no_network)
+    monkeypatch.setattr(utils.sources.cub, "download_file", no_network)
+    monkeypatch.setattr(utils.sources.food101, "download_file", no_network)
     monkeypatch.setenv("COURSE_DATA", str(tmp_path / "default_root"))
     monkeypatch.delenv("COURSE_COCO_DIR", raising=False)
     monkeypatch.delenv("COURSE_OASIS", raising=False)
@@ -72,7 +74,7 @@ def test_cub_from_an_extracted_folder_in_the_root(tmp_path, capsys):
 def test_cub_second_load_reads_the_cache(tmp_path, monkeypatch):
     make_cub_tree(tmp_path)
     first = load_dataset("cub", root=tmp_path)
-    monkeypatch.setattr(utils.data, "resize_folder", lambda *a, **k: pytest.fail("rebuilt instead of cached"))
+    monkeypatch.setattr(utils.sources.cub, "resize_folder", lambda *a, **k: pytest.fail("rebuilt instead of cached"))
     second = load_dataset("cub", root=tmp_path)
     assert torch.equal(first.images, second.images) and torch.equal(first.labels, second.labels)
 
@@ -223,3 +225,19 @@ def test_oasis_absent_says_what_to_do(tmp_path):
     with pytest.raises(DatasetUnavailableError) as raised:
         load_all_splits("oasis", root=tmp_path)
     _one_clear_line(raised, "COURSE_OASIS", "oasis.zip")
+
+
+def test_mnist_in_torchvisions_files_has_digit_names_and_so_does_an_old_cache(tmp_path):
+    """torchvision calls MNIST's classes "0 - zero" ...; the course names them "0" .. "9", as mnist5k does."""
+    from utils.bench import write_mnist_files
+
+    digits = load_dataset("mnist5k", "train")
+    write_mnist_files(tmp_path / "root" / "mnist", digits.images[:50], digits.labels[:50])
+    train = load_dataset("mnist", "train", root=tmp_path / "root", download=False)
+    assert train.classes == tuple(str(d) for d in range(10)) and len(train) == 50
+    assert torch.equal(train.images, digits.images[:50])
+    stale = torch.load(cache_path("mnist", tmp_path / "root"), weights_only=True)
+    for split in stale.values():
+        split["classes"] = [f"{d} - digit" for d in range(10)]  # as a cache written before the fix held them
+    torch.save(stale, cache_path("mnist", tmp_path / "root"))
+    assert load_dataset("mnist", "test", root=tmp_path / "root").classes == train.classes

@@ -27,7 +27,7 @@ from gan.train import (
     weight_average,
 )
 from utils.data import ImageSet
-from utils.training import small_model_threads
+from utils.devices import small_model_threads
 
 
 def toy_digits(n: int = 64) -> ImageSet:

@@ -10,17 +10,15 @@ import pytest
 import torch
 
 from utils.data import IndexBatches
+from utils.devices import autocast, cpu_threads, small_model_threads
 from utils.training import (
     CheckpointMismatchError,
     NonFiniteLossError,
     Trainer,
     adam,
-    autocast,
-    cpu_threads,
     load_checkpoint,
     save_checkpoint,
     seed_everything,
-    small_model_threads,
 )
 
 DATA = torch.randn(96, 5)

@@ -42,7 +42,8 @@ from PIL import Image
 
 from utils.cli import CourseArgumentParser, run_cli
 from utils.data import EMBEDDED, ImageSet, IndexBatches, load_dataset, to_float
-from utils.training import adam, autocast, course_threads, pick_device, small_model_threads
+from utils.devices import autocast, course_threads, pick_device, small_model_threads
+from utils.training import adam
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], None]
 SampleFn = Callable[[int], torch.Tensor]
@@ -57,7 +58,7 @@ class Case:
     batch_size: int
     value_range: tuple[float, float]
     build: Callable[[torch.device, dict, ImageSet], tuple[StepFn, SampleFn, torch.nn.Module]]
-    single_thread: bool = False  # a small model: one CPU thread, or COURSE_THREADS (utils.training.small_model_threads)
+    single_thread: bool = False  # a small model: one CPU thread, or COURSE_THREADS (utils.devices.small_model_threads)
     conv: bool = False  # channels-last applies
     image_shape: tuple[int, int, int] = (1, 28, 28)  # mnist5k; other shapes train on random images of that shape
 
@@ -523,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        "--device", str(device), "--seconds", str(args.seconds), "--warmup", str(args.warmup),
                        "--workers", str(args.workers),
                        "--variant", json.dumps(variant)]
-            # the families' own switches (utils.training.autocast / use_channels_last) follow the variant
+            # the families' own switches (utils.devices.autocast / use_channels_last) follow the variant
             env = {**os.environ, "COURSE_AMP": "1" if variant.get("amp") else "0",
                    "COURSE_CHANNELS_LAST": "1" if variant.get("channels_last") else "0"}
             done = subprocess.run(command, capture_output=True, text=True, env=env)

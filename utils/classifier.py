@@ -32,8 +32,8 @@ from utils.data import (
     require_images,
     to_float,
 )
+from utils.devices import pick_device, small_model_threads
 from utils.files import atomic_write
-from utils.training import pick_device, small_model_threads
 
 CLASSIFIER_VERSION = 3  # bump when the architecture or training recipe changes: cached weights retrain
 

@@ -36,8 +36,9 @@ from threadpoolctl import threadpool_limits
 
 from utils.classifier import DigitClassifier, get_digit_classifier
 from utils.data import check_images, chunks, long_progress, require_images
+from utils.devices import pick_device, small_model_threads
 from utils.files import atomic_write
-from utils.training import Trainer, pick_device, small_model_threads
+from utils.training import Trainer
 
 FidScore = Callable[[torch.Tensor], float]  # uint8 generated images -> FID against a fixed reference
 FEATURES = ("classifier", "inception")

@@ -12,14 +12,12 @@ which is what notebooks need for load-or-train.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,85 +52,13 @@ def adam(parameters, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> to
     return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=True)
 
 
-# --------------------------------------------------------------------------- seeds and devices
+# --------------------------------------------------------------------------- seeds
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def pick_device(preferred: str | torch.device | None = None) -> torch.device:
-    """``preferred`` if given, else CUDA, then Apple's MPS, then the CPU."""
-    if preferred is not None:
-        return torch.device(preferred)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def small_model_threads(device: torch.device | str) -> contextlib.AbstractContextManager:
-    """The CPU threads a small model runs with: one, or ``COURSE_THREADS`` (a no-op on an accelerator).
-
-    With one thread the weights come out the same on every machine with the same torch build, and a
-    small network loses little: on a busy two-core machine two threads ran 3-15x slower than one
-    (OpenMP threads wait on each other). On a quiet machine more threads do help the MLP VAEs
-    (``COURSE_THREADS=2 python -m utils.bench mlp_vae``).
-    """
-    if torch.device(device).type != "cpu":
-        return contextlib.nullcontext()
-    return cpu_threads(course_threads())
-
-
-def course_threads() -> int:
-    """``COURSE_THREADS`` from the environment (default 1); a clear error if it is not a positive whole number."""
-    value = os.environ.get("COURSE_THREADS", "").strip() or "1"
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"COURSE_THREADS must be a positive whole number of CPU threads, not {value!r}")
-    return int(value)
-
-
-@contextlib.contextmanager
-def cpu_threads(threads: int) -> Iterator[None]:
-    """``threads`` torch CPU threads inside the block, the previous number after it."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _switched_on(variable: str, default: bool = True) -> bool:
-    value = os.environ.get(variable, "").strip().lower()
-    return default if not value else value not in ("0", "false", "no", "off")
-
-
-def use_channels_last(device: torch.device | str) -> bool:
-    """Conv models take channels-last tensors on CUDA (faster convolutions); ``COURSE_CHANNELS_LAST=0`` turns it off."""
-    return torch.device(device).type == "cuda" and _switched_on("COURSE_CHANNELS_LAST")
-
-
-def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
-    """Mixed precision where a family asks for it (``enabled``) and the environment allows it.
-
-    * CUDA: on unless ``COURSE_AMP=0`` (bfloat16 where the card has it, else float16).
-    * CPU: off unless ``COURSE_AMP=1``: bfloat16 then, which pays only on processors with bfloat16
-      units (AVX512-BF16 or AMX; `python -m utils.bench --amp` measures it) and is slow elsewhere.
-
-    ``COURSE_AMP=0`` gives float32 runs everywhere (the benchmark's baseline).
-    """
-    if not enabled or not _switched_on("COURSE_AMP", default=device.type == "cuda"):
-        return contextlib.nullcontext()
-    if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast(device_type="cuda", dtype=dtype)
-    if device.type == "cpu":
-        return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -507,66 +433,3 @@ def add_hook(hooks: Mapping[int, Callable[[Trainer], None]] | None, every: int,
 
     merged[every] = hook if earlier is None else both
     return merged
-
-
-# --------------------------------------------------------------------------- run folders (the CLI's outputs)
-
-
-def write_json(path: str | Path, payload: Mapping[str, Any]) -> Path:
-    """Write JSON atomically, like checkpoints."""
-    import json
-
-    path = Path(path)
-    with atomic_write(path) as temporary:
-        temporary.write_text(json.dumps(payload, indent=2, default=str))
-    return path
-
-
-def images_npz_layout(images: torch.Tensor) -> np.ndarray:
-    """uint8 ``N x C x H x W`` -> ``N x H x W`` (gray) or ``N x H x W x C`` (colour), the npz layout."""
-    if images.dtype != torch.uint8 or images.dim() != 4:
-        raise ValueError(f"expected uint8 N x C x H x W images, got {images.dtype} {tuple(images.shape)}")
-    array = images.detach().cpu().numpy()
-    return array[:, 0] if array.shape[1] == 1 else array.transpose(0, 2, 3, 1)
-
-
-def save_samples_npz(path: str | Path, images: torch.Tensor, labels: torch.Tensor | None = None) -> Path:
-    """``samples.npz``: ``images`` (uint8) and, for conditional models, ``labels``."""
-    arrays = {"images": images_npz_layout(images)}
-    if labels is not None:
-        arrays["labels"] = labels.detach().cpu().numpy().astype(np.int64)
-    return _save_npz(path, arrays)
-
-
-def save_reconstructions_npz(path: str | Path, originals: torch.Tensor, reconstructions: torch.Tensor) -> Path:
-    """``recon.npz``: ``originals`` and ``reconstructions`` (uint8, same layout, data-set order)."""
-    return _save_npz(path, {"originals": images_npz_layout(originals),
-                            "reconstructions": images_npz_layout(reconstructions)})
-
-
-def _save_npz(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
-    path = Path(path)
-    if path.suffix != ".npz":
-        raise ValueError(f"output file must end in .npz, got {path.name}")
-    with atomic_write(path, suffix=".npz") as temporary:
-        np.savez_compressed(temporary, **arrays)
-    return path
-
-
-def finish_run(out_dir: str | Path, trainer: Trainer, images_seen: int, metrics: Mapping[str, Any],
-               samples: torch.Tensor | None = None, nrow: int = 10) -> dict[str, Any]:
-    """Write ``metrics.json`` (final metrics, speed, config) and ``samples.png`` into the run folder."""
-    out_dir = Path(out_dir)
-    summary = {
-        **dict(metrics),
-        "steps": trainer.step,
-        "wall_seconds": round(trainer.wall_seconds, 2),
-        "images_per_second": round(images_seen / trainer.wall_seconds, 1) if trainer.wall_seconds else None,
-        "config": trainer.config,
-    }
-    write_json(out_dir / "metrics.json", summary)
-    if samples is not None:
-        from utils.plotting import grid_png  # matplotlib only when a run writes pictures
-
-        (out_dir / "samples.png").write_bytes(grid_png(samples, nrow=nrow, scale=1))
-    return summary

@@ -20,7 +20,7 @@ from utils.cli import CourseArgumentParser, add_common_training_arguments, datas
 from utils.config import resolve_profile
 from utils.data import dataset_info
 from utils.image_measures import pcc, ssim
-from utils.training import finish_run, save_reconstructions_npz, save_samples_npz
+from utils.runfiles import finish_run, save_reconstructions_npz, save_samples_npz
 from vae.losses import BETA_SCHEDULES
 from vae.models import MODELS
 from vae.train import eval_split, evaluate, load_images, load_model, profile_config, reconstruct, sample

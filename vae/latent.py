@@ -27,11 +27,12 @@ from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
 from utils.config import by_profile
 from utils.data import IndexBatches, chunks, load_dataset, require_images, to_float, to_uint8
+from utils.devices import pick_device, small_model_threads
 from utils.fid import fid_from_features, image_features
 from utils.noise import categorical, per_sample_rand, per_sample_randn
 from utils.report import markdown_table
 from utils.sample_scores import inception_score
-from utils.training import Trainer, adam, add_hook, pick_device, seed_everything, small_model_threads
+from utils.training import Trainer, adam, add_hook, seed_everything
 from vae.mlp import MLPVAE, split_elbo, training_loss
 
 PUBLISHED_EPOCHS = 100  # the reference write-up's default training length for both models

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils.data import chunks, require_images
-from utils.training import autocast
+from utils.devices import autocast
 from vae.losses import elbo_loss, elbo_terms, reparameterize
 
 

@@ -22,18 +22,9 @@ from torch import nn
 
 from utils.config import by_profile
 from utils.data import IndexBatches, chunks, dataset_info, load_dataset, require_images, to_float, to_uint8
+from utils.devices import autocast, pick_device, small_model_threads, use_channels_last
 from utils.noise import per_sample_randn
-from utils.training import (
-    Trainer,
-    adam,
-    add_hook,
-    autocast,
-    load_checkpoint,
-    pick_device,
-    seed_everything,
-    small_model_threads,
-    use_channels_last,
-)
+from utils.training import Trainer, adam, add_hook, load_checkpoint, seed_everything
 from vae.losses import BETA_SCHEDULES, beta_at, elbo_terms, gaussian_kl, sse_per_image
 from vae.models import DEFAULT_WIDTH, build_model, model_kind
 

@@ -20,8 +20,9 @@ from pathlib import Path
 from utils.cli import CourseArgumentParser, add_common_training_arguments, dataset_name, positive_int, run_cli
 from utils.config import resolve_profile
 from utils.data import dataset_info
+from utils.devices import pick_device
 from utils.image_measures import ssim
-from utils.training import finish_run, pick_device, save_reconstructions_npz, save_samples_npz
+from utils.runfiles import finish_run, save_reconstructions_npz, save_samples_npz
 from vqvae.train import (
     PRIORS,
     augmented_codes,

@@ -22,19 +22,10 @@ import torch
 from utils.augment import random_affine
 from utils.config import by_profile
 from utils.data import IndexBatches, chunks, load_dataset, require_images, to_float, to_uint8
+from utils.devices import autocast, pick_device, small_model_threads
 from utils.image_measures import ssim
 from utils.noise import categorical, per_sample_rand, per_sample_randn
-from utils.training import (
-    Trainer,
-    adam,
-    add_hook,
-    autocast,
-    load_checkpoint,
-    pick_device,
-    save_checkpoint,
-    seed_everything,
-    small_model_threads,
-)
+from utils.training import Trainer, adam, add_hook, load_checkpoint, save_checkpoint, seed_everything
 from vqvae.losses import code_cross_entropy, discriminator_loss, generator_loss, perplexity, vqvae_loss
 from vqvae.models import PRESETS, VQVAE, VQVAEShape, preset_for
 from vqvae.priors import CodeDiscriminator, CodeGenerator, GatedPixelCNN
