@@ -1,6 +1,8 @@
-"""Conditional VAE vs VAE (chapter 05): MLP models, the per-sample ELBO loss, training and sampling."""
+"""Conditional VAE vs VAE (chapter 05): the MLP models of ``vae.mlp``, the chapter's set-up, sampling."""
 
 from cvae.losses import elbo_loss
 from cvae.models import CVAE, VAE, build_model
+from cvae.train import config_for
+from vae.mlp import MLPVAEConfig, MLPVAERun
 
-__all__ = ["CVAE", "VAE", "build_model", "elbo_loss"]
+__all__ = ["CVAE", "VAE", "MLPVAEConfig", "MLPVAERun", "build_model", "config_for", "elbo_loss"]

@@ -13,11 +13,11 @@ from pathlib import Path
 import torch
 
 from cvae.models import MODELS
-from cvae.train import CVAEConfig, default_epochs, evaluate, load_model, load_split, sample
-from cvae.train import train as train_model
+from cvae.train import config_for, evaluate, load_model, load_split, sample
 from utils.cli import CourseArgumentParser, add_common_training_arguments, positive_int, run_cli
 from utils.config import resolve_profile
 from utils.runfiles import finish_run, save_samples_npz
+from vae.mlp import MLPVAERun
 
 NUM_LABELS = 10
 
@@ -43,16 +43,15 @@ def build_parser() -> CourseArgumentParser:
 
 def train(args) -> int:
     profile = resolve_profile(args.profile)
-    config = CVAEConfig(model=args.model, dataset=args.dataset, latent=args.latent,
-                        epochs=args.epochs or default_epochs(profile), seed=args.seed).resolved()
+    config = config_for(profile, args.dataset, model=args.model, latent=args.latent, epochs=args.epochs, seed=args.seed)
     out = Path(args.out)
     print(f"{config.model.upper()} on {config.dataset} ({profile} profile): latent {config.latent}, "
           f"{config.epochs} epochs, batch {config.batch_size}, Adam {config.lr:g}")
-    trainer = train_model(config, path=out / "model.pt")
-    model = trainer.modules["model"]
-    test = evaluate(model, load_split(config.dataset, "test", next(model.parameters()).device))
+    run = MLPVAERun(config, path=out / "model.pt").load_or_train()
+    trainer, model = run.trainer, run.model
+    test = evaluate(model, load_split(config.dataset, "test", run.device))
     labels = torch.arange(NUM_LABELS).repeat_interleave(10) if model.conditional else None
-    images = sample(model, 100, labels, seed=0, image_shape=tuple(trainer.config["image_shape"]))
+    images = sample(model, 100, labels, seed=0)
     epochs_done = trainer.step / trainer.config["steps_per_epoch"]
     images_seen = round(epochs_done * len(load_split(config.dataset, "train")))
     metrics = {"model": config.model, "dataset": config.dataset, "profile": profile, "epochs": config.epochs,
@@ -74,7 +73,7 @@ def sample_command(args) -> int:
     labels = None
     if model.conditional:
         labels = torch.full((args.n,), args.label) if args.label is not None else torch.arange(args.n) % NUM_LABELS
-    images = sample(model, args.n, labels, seed=args.seed, image_shape=model.image_shape)
+    images = sample(model, args.n, labels, seed=args.seed)
     path = save_samples_npz(args.out, images, labels)
     what = f"label {args.label}" if args.label is not None else ("labels 0..9 in turn" if labels is not None else "")
     print(f"wrote {args.n} samples of the {'CVAE' if model.conditional else 'VAE'}"

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gan.losses import LOSSES
-from gan.train import GanRun, decode, gan_config, load_generator, training_set_scorer
+from gan.train import GanRun, config_for, decode, load_generator, training_set_scorer
 from utils.cli import CourseArgumentParser, add_common_training_arguments, positive_int, run_cli
 from utils.config import by_profile, resolve_profile
 from utils.fid import choose_fid_features, feature_label
@@ -45,7 +45,7 @@ def train(args) -> int:
         overrides["iters"] = args.iters
     if args.arch:
         overrides["architecture"] = args.arch
-    config = gan_config(args.loss, profile, args.dataset, **overrides)
+    config = config_for(profile, args.dataset, loss=args.loss, **overrides)
     out = Path(args.out)
     run = GanRun(config, path=out / "model.pt")
     resumed = run.trainer.resume()

@@ -20,16 +20,14 @@ from gan.losses import get_loss, gradient_penalty
 from gan.models import build_gan
 from utils.config import by_profile, default_dataset
 from utils.data import ImageSet, IndexBatches, chunks, load_dataset, to_float, to_uint8
-from utils.devices import autocast, pick_device, small_model_threads, use_channels_last
+from utils.devices import autocast, pick_device, use_channels_last
 from utils.fid import FidScore, custom_stats_name, fid_scorer
 from utils.noise import per_sample_randn
+from utils.run import Run
 from utils.training import Trainer, adam, load_checkpoint, seed_everything
 
 FULL_DATASET = "cub"
 LR_DECAYS = ("constant", "linear")
-# Mixed precision on CUDA is off for the GANs: `python -m utils.bench --profile full --amp` on an H200 trained the
-# seed's ResNet WGAN-GP at 4,954 images/s under bf16 autocast against 8,638 in float32 (the VQ-VAE gained 29 %).
-AMP = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +46,10 @@ class GanConfig:
     lr_decay: str = "constant"  # or "linear": lr * (1 - iteration / iters), as Gulrajani et al.'s WGAN-GP code
     ema_decay: float | None = None  # sample from a moving average of G's weights (None: from G itself)
     seed: int = 0
+    # mixed precision (``utils.devices.autocast``): off for the GANs, as measured (``python tools/bench.py --profile
+    # full --amp`` on an H200: the published ResNet WGAN-GP at 4,954 images/s under bf16 autocast against 8,638 in
+    # float32).  A speed setting: not stored in checkpoints, so a run may resume with another one
+    amp: bool = False
 
     def __post_init__(self) -> None:
         if self.lr_decay not in LR_DECAYS:
@@ -58,12 +60,17 @@ class GanConfig:
         return 28 if self.architecture == "digits" else 32
 
     def for_trainer(self) -> dict[str, Any]:
-        """As stored in checkpoints (a resumed run must agree on every field)."""
-        return {**asdict(self), "betas": list(self.betas)}
+        """As stored in checkpoints (a resumed run must agree on every field but the speed setting ``amp``)."""
+        settings = {**asdict(self), "betas": list(self.betas)}
+        settings.pop("amp")
+        return settings
 
 
-def gan_config(loss: str, profile: str, dataset: str | None = None, **overrides: Any) -> GanConfig:
-    """The profile's set-up for ``loss``: a small digit GAN offline, the reference write-up's ResNet GAN in ``full``."""
+def config_for(profile: str, dataset: str | None = None, loss: str = "wgan-gp", **overrides: Any) -> GanConfig:
+    """What ``profile`` trains for ``loss``: a small digit GAN offline, the published ResNet GAN in ``full``.
+
+    ``overrides`` replace any :class:`GanConfig` field (``iters=500``, ``channels=32`` ...).
+    """
     get_loss(loss)  # fail early on a bad name
     digits = {"architecture": "digits", "z_dim": 64, "lr": 1e-3, "channels": 16, "d_channels": 16}
     digits |= QUICK_SCHEDULE[loss]  # a loss's own schedule may widen the nets
@@ -108,13 +115,20 @@ def requires_grad(module: nn.Module, flag: bool) -> None:
         parameter.requires_grad_(flag)
 
 
-def uses_float16(device: torch.device) -> bool:
+def uses_float16(device: torch.device, amp: bool) -> bool:
     """utils.devices.autocast picks float16 only on CUDA cards without bfloat16: those need a GradScaler."""
-    return AMP and device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    return amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
 
 
-class GanRun:
-    """Models, optimisers, data and :class:`~utils.training.Trainer` of one GAN variant."""
+class GanRun(Run):
+    """One GAN variant: its generator and discriminator (critic), their optimisers, the data and the Trainer.
+
+    One step (:meth:`step`) is one discriminator update on a batch of real images, and a generator update
+    after every ``n_critic``-th of them (Goodfellow et al. 2014; WGAN-GP: Gulrajani et al. 2017).
+    """
+
+    log_every = 10
+    checkpoint_every = 1000
 
     def __init__(self, config: GanConfig, path: str | Path | None = None, device: str | torch.device | None = None,
                  data: ImageSet | None = None):
@@ -138,7 +152,7 @@ class GanRun:
             self.ema = AveragedModel(self.generator, avg_fn=weight_average(config.ema_decay), use_buffers=True)
         self.opt_g = adam(self.generator.parameters(), config.lr, config.betas)
         self.opt_d = adam(self.discriminator.parameters(), config.lr, config.betas)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=uses_float16(self.device))
+        self.scaler = torch.amp.GradScaler("cuda", enabled=uses_float16(self.device, config.amp))
         self.batches = IndexBatches(len(self.images), config.batch_size, seed=config.seed)
         trainer_config = {**config.for_trainer(), "image_channels": data.image_shape[0]}
         modules = {"G": self.generator, "D": self.discriminator}
@@ -156,6 +170,14 @@ class GanRun:
         """The generator that samples: the moving average of G's weights if the config keeps one, else G."""
         return self.ema.module if self.ema is not None else self.generator
 
+    @property
+    def description(self) -> str:
+        return self.config.loss
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.iters
+
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.config.z_dim, device=self.device)
 
@@ -165,28 +187,38 @@ class GanRun:
         return self.config.lr
 
     # ----- one iteration
-    def step(self, step: int) -> dict[str, torch.Tensor]:
-        for optimizer in (self.opt_d, self.opt_g):  # a function of the step alone, so a resumed run agrees
+    def batch(self, index: int) -> torch.Tensor:
+        """The real images of step ``index`` (floats in [-1, 1] on the device): a shuffled slice of the set."""
+        return self.images[self.batches(index)]
+
+    def step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A critic update on ``real``; a generator update after every ``n_critic``-th critic update.
+
+        Returns ``d_loss`` (and for WGAN-GP ``wasserstein`` and ``gp``) and ``g_loss``, the generator's last loss.
+        The learning rate follows the trainer's step, so a resumed run agrees.
+        """
+        for optimizer in (self.opt_d, self.opt_g):
             for group in optimizer.param_groups:
-                group["lr"] = self.learning_rate(step)
-        losses = self.discriminator_step(self.images[self.batches(step)])
-        if (step + 1) % self.config.n_critic == 0:
+                group["lr"] = self.learning_rate(self.trainer.step)
+        losses = self.discriminator_step(real)
+        self.trainer.tallies.add(critic_updates=1)  # checkpointed, so the cadence survives a resume
+        if int(self.trainer.tallies.get("critic_updates")) % self.config.n_critic == 0:
             # the last generator loss, logged at the critic-only steps too: a tally, so it survives a resume
             self.trainer.tallies.set(g_loss=self.generator_step(self.config.batch_size))
         self.scaler.update()
         return {**losses, "g_loss": self.trainer.tallies.get("g_loss")}
 
     def discriminator_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        with torch.no_grad(), autocast(self.device, AMP):
+        with torch.no_grad(), autocast(self.device, self.config.amp):
             fake = self.generator(self.noise(len(real)))
-        with autocast(self.device, AMP):
+        with autocast(self.device, self.config.amp):
             real_scores, fake_scores = self.discriminator(torch.cat([real, fake.to(real.dtype)])).float().chunk(2)
             loss = self.loss.discriminator(real_scores, fake_scores)
             losses = {"d_loss": loss.detach()}
         if self.loss.penalty_weight:
             # float16 gradients of the critic may overflow (GradScaler would skip the step, but the logged
             # penalty would read inf): the penalty is then taken in float32; bfloat16 has float32's range
-            with autocast(self.device, enabled=AMP and not self.scaler.is_enabled()):
+            with autocast(self.device, enabled=self.config.amp and not self.scaler.is_enabled()):
                 penalty = gradient_penalty(self.discriminator, real, fake.float())
             loss = loss + self.loss.penalty_weight * penalty
             losses = {"d_loss": loss.detach(), "wasserstein": -losses["d_loss"], "gp": penalty.detach()}
@@ -197,7 +229,7 @@ class GanRun:
 
     def generator_step(self, batch_size: int) -> torch.Tensor:
         requires_grad(self.discriminator, False)  # only G's weights need gradients here
-        with autocast(self.device, AMP):
+        with autocast(self.device, self.config.amp):
             loss = self.loss.generator(self.discriminator(self.generator(self.noise(batch_size))).float())
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -207,13 +239,7 @@ class GanRun:
             self.ema.update_parameters(self.generator)
         return loss.detach()
 
-    # ----- the run
-    def train(self, hooks: dict[int, Callable[[Trainer], None]] | None = None, progress: bool = True,
-              log_every: int = 10, checkpoint_every: int | None = 1000) -> dict:
-        with small_model_threads(self.device):
-            return self.trainer.run(self.step, self.config.iters, desc=self.config.loss, log_every=log_every,
-                                    checkpoint_every=checkpoint_every, hooks=hooks, progress=progress)
-
+    # ----- using it
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
         """``n`` generated images, uint8 ``N x C x H x W`` on the CPU.
 
@@ -224,12 +250,12 @@ class GanRun:
 
 
 @torch.no_grad()
-def decode(generator: nn.Module, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def decode(generator: nn.Module, z: torch.Tensor, batch_size: int = 500, amp: bool = False) -> torch.Tensor:
     """Latent codes -> uint8 images on the CPU (generator in eval mode: batch norm uses running statistics)."""
     device = next(generator.parameters()).device
     was_training = generator.training
     generator.eval()
-    with autocast(device, AMP):
+    with autocast(device, amp):
         images = [to_uint8(generator(z[part].to(device)).float()).cpu() for part in chunks(len(z), batch_size)]
     generator.train(was_training)
     return torch.cat(images)

@@ -41,3 +41,18 @@ def assert_sample_k_ignores_n(main: Callable[[Sequence[str] | None], int], capsy
     assert few.shape[0] == k + 1 and many.shape[0] == 10
     assert np.array_equal(few, many[: k + 1]), f"max difference {np.abs(few.astype(int) - many[: k + 1]).max()}"
     assert not np.array_equal(many[0], many[1])  # and the samples are not all one image
+
+
+def load_tool(name: str):
+    """``tools/<name>.py`` (a script outside the library) imported as the module ``name``."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent.parent / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+from cli_checks import load_tool
 
-from utils.bench import (
-    CASES,
-    TimedPath,
-    TorchvisionStyleDataset,
-    compare_paths,
-    flops_per_image,
-    format_table,
-    main,
-    run_case,
-    usual_dataset,
-)
 from utils.cli import run_cli
 from utils.data import to_float
+
+bench = load_tool("bench")  # tools/bench.py: a script outside the library
+CASES, TimedPath, TorchvisionStyleDataset = bench.CASES, bench.TimedPath, bench.TorchvisionStyleDataset
+compare_paths, flops_per_image, format_table = bench.compare_paths, bench.flops_per_image, bench.format_table
+main, run_case, usual_dataset = bench.main, bench.run_case, bench.usual_dataset
 
 
 def test_usual_path_gives_the_same_floats_as_the_in_memory_path():
@@ -97,3 +92,15 @@ def test_paths_take_turns_a_b_b_a():
     runs = [timed[0]] + [b for a, b in zip(timed, timed[1:], strict=False) if a != b]
     assert runs == ["memory", "usual", "memory"]  # memory, then usual twice in a row, then memory
     assert fast > 0 and slow > 0 and memory.step % 5 == 0 and usual.step % 5 == 0
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_every_case_trains_through_its_familys_own_step(name):
+    """The timed step is the family's Run.step: one call moves the networks' weights, and the sampler draws."""
+    case = CASES[name]
+    step, sample, networks = case.build(torch.device("cpu"), {}, bench.bench_data(case))
+    before = [p.detach().clone() for p in networks.parameters()]
+    x = to_float(bench.bench_data(case).images[: case.batch_size], case.value_range)
+    step(x, torch.arange(len(x)) % 10)
+    assert any(not torch.equal(a, b) for a, b in zip(before, networks.parameters(), strict=True))
+    assert len(sample(3)) == 3

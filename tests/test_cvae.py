@@ -9,17 +9,9 @@ import torch
 
 from cvae.losses import elbo_loss, gaussian_kl
 from cvae.models import CVAE, VAE, build_model
-from cvae.train import (
-    CVAEConfig,
-    decode_images,
-    default_latent,
-    encode_means,
-    load_model,
-    reconstruct,
-    sample,
-    train,
-)
+from cvae.train import config_for, decode, default_latent, encode_means, load_model, reconstruct, sample
 from utils.training import epoch_curve
+from vae.mlp import MLPVAERun
 
 
 def test_shapes_follow_the_seed():
@@ -90,11 +82,13 @@ def test_sampling_needs_one_label_per_image_for_a_cvae():
 @pytest.fixture(scope="module")
 def one_epoch(tmp_path_factory):
     path = tmp_path_factory.mktemp("cvae") / "model.pt"
-    return train(CVAEConfig(model="cvae", epochs=1), path=path, device="cpu", progress=False), path
+    config = config_for("smoke", model="cvae", epochs=1)
+    return MLPVAERun(config, path=path, device="cpu").load_or_train(progress=False), path
 
 
 def test_training_records_epoch_curves_and_a_loadable_checkpoint(one_epoch):
-    trainer, path = one_epoch
+    run, path = one_epoch
+    trainer = run.trainer
     [(epoch, test_loss)] = epoch_curve(trainer, "test_loss")
     assert epoch == 1 and 100 < test_loss < 400
     with pytest.raises(KeyError, match="no 'val_loss'"):
@@ -102,17 +96,25 @@ def test_training_records_epoch_curves_and_a_loadable_checkpoint(one_epoch):
     assert 100 < trainer.last("train_loss") < 400
     model = load_model(path)
     assert isinstance(model, CVAE) and model.latent == 2 and model.image_shape == (1, 28, 28)
-    digits = decode_images(model, torch.zeros(10, 2), torch.arange(10)).float()  # one z, ten labels
+    digits = decode(model, torch.zeros(10, 2), torch.arange(10)).float()  # one z, ten labels
     assert all((digits[0] - digits[k]).abs().mean() > 5 for k in range(1, 10))
-    again = train(CVAEConfig(model="cvae", epochs=1), path=path, device="cpu", progress=False)
-    assert again.step == trainer.step and again.history == trainer.history  # a finished run only loads
+    again = MLPVAERun(config_for("smoke", model="cvae", epochs=1), path=path, device="cpu")
+    again.load_or_train(progress=False)
+    assert again.trainer.step == trainer.step and again.history == trainer.history  # a finished run only loads
 
 
 def test_codes_and_reconstructions_of_a_split(one_epoch):
     from cvae.train import load_split
 
-    trainer, _ = one_epoch
+    run, _ = one_epoch
     test = load_split("mnist5k", "test")
-    model = trainer.modules["model"]
+    model = run.model
     assert encode_means(model, test).shape == (1000, 2)
     assert reconstruct(model, test, slice(0, 8)).shape == (8, 1, 28, 28)
+
+
+def test_config_for_is_the_chapters_set_up():
+    quick, full = config_for("quick"), config_for("full")
+    assert (quick.model, quick.dataset, quick.latent, quick.hidden, quick.epochs) == ("cvae", "mnist5k", 2, 500, 100)
+    assert (full.dataset, full.epochs, full.batch_size, full.lr) == ("mnist", 200, 128, 1e-3)  # the published runs
+    assert config_for("quick", "kmnist", model="vae").latent == 10 and config_for("smoke", latent=None).latent == 2

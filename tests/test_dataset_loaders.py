@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_checks import load_tool
 from image_fixtures import (
     CUB_BAD,
     CUB_GOOD,
@@ -229,8 +230,7 @@ def test_oasis_absent_says_what_to_do(tmp_path):
 
 def test_mnist_in_torchvisions_files_has_digit_names_and_so_does_an_old_cache(tmp_path):
     """torchvision calls MNIST's classes "0 - zero" ...; the course names them "0" .. "9", as mnist5k does."""
-    from utils.bench import write_mnist_files
-
+    write_mnist_files = load_tool("bench").write_mnist_files  # the benchmark's writer of MNIST's raw files
     digits = load_dataset("mnist5k", "train")
     write_mnist_files(tmp_path / "root" / "mnist", digits.images[:50], digits.labels[:50])
     train = load_dataset("mnist", "train", root=tmp_path / "root", download=False)

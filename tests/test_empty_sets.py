@@ -19,7 +19,7 @@ from PIL import Image
 from cvae.models import build_model as build_cvae
 from cvae.train import encode_means as cvae_encode_means
 from cvae.train import sample as cvae_sample
-from gan.train import GanRun, gan_config
+from gan.train import GanRun, config_for
 from utils.classifier import DigitClassifier, predict, softmax_predictions
 from utils.data import ImageSet, chunks, load_dataset, require_images
 from utils.fid import fid, fid_folders, fid_from_features, fid_scorer, image_features, per_class_fid
@@ -225,7 +225,7 @@ def test_vae_functions_on_no_image():
     with pytest.raises(ValueError, match="the split has 0"):
         split_elbo(mlp, torch.zeros(0, 784))
     assert encode_set(mlp, NONE).shape == (0, 2) and decode_codes(mlp, torch.zeros(0, 2)).shape == (0, 1, 28, 28)
-    cvae = build_cvae("cvae", 2, 20, 784, 10)
+    cvae = build_cvae("cvae", 2, 20, (1, 28, 28), 10)
     assert cvae_sample(cvae, 0, torch.zeros(0, dtype=torch.long)).shape == (0, 1, 28, 28)
     from cvae.train import Split
 
@@ -234,7 +234,7 @@ def test_vae_functions_on_no_image():
 
 
 def test_gan_and_vqvae_on_no_image():
-    run = GanRun(gan_config("vanilla", "smoke"), device="cpu")
+    run = GanRun(config_for("smoke", loss="vanilla"), device="cpu")
     assert run.sample(0, seed=1).shape == (0, 1, 28, 28)
     model = build_vqvae(VQVAEConfig()).eval()
     maps = encode(model, NONE)

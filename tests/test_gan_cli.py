@@ -18,7 +18,7 @@ from cli_checks import assert_sample_k_ignores_n, one_line, run_command
 
 import utils.fid as fid_module
 from gan.__main__ import main
-from gan.train import GanConfig, GanRun, gan_config, load_generator
+from gan.train import GanConfig, GanRun, config_for, load_generator
 from utils.cli import run_cli
 from utils.data import ImageSet
 
@@ -44,7 +44,7 @@ def test_train_writes_the_run_folder(run_dir):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["steps"] == 6 and metrics["loss"] == "wgan-gp" and metrics["dataset"] == "mnist5k"
     assert {"d_loss", "g_loss", "gp", "wasserstein"} <= set(metrics) and metrics["gp"] >= 0
-    smoke = gan_config("wgan-gp", "smoke")
+    smoke = config_for("smoke", loss="wgan-gp")
     assert metrics["config"]["n_critic"] == smoke.n_critic and metrics["config"]["batch_size"] == smoke.batch_size
     assert metrics["config"]["betas"] == [0.0, 0.9] and metrics["config"]["iters"] == 6
     assert metrics["images_per_second"] > 0 and "fid" not in metrics  # smoke: no FID unless asked

@@ -21,7 +21,7 @@ from gan.train import (
     GanConfig,
     GanRun,
     bilinear_grid,
-    gan_config,
+    config_for,
     load_generator,
     seed_direction_corners,
     weight_average,
@@ -107,7 +107,7 @@ def test_a_few_steps_reduce_the_discriminator_loss(loss):
     before = run.loss.discriminator(*run.discriminator(torch.cat([real, run.generator(run.noise(32))])).chunk(2))
     with small_model_threads("cpu"):  # G is never updated (n_critic > iters): D must learn to tell them apart
         for step in range(config.iters):
-            run.step(step)
+            run.step(run.batch(step))
     torch.manual_seed(1)
     after = run.loss.discriminator(*run.discriminator(torch.cat([real, run.generator(run.noise(32))])).chunk(2))
     assert after.item() < before.item() - 0.1
@@ -118,19 +118,19 @@ def test_generator_is_updated_every_n_critic_iterations():
     run = GanRun(config, device="cpu", data=toy_digits())
     start = [p.clone() for p in run.generator.parameters()]
     for step in range(4):
-        run.step(step)
+        run.step(run.batch(step))  # one critic update each: the generator waits for the fifth
     assert all(torch.equal(a, b) for a, b in zip(start, run.generator.parameters(), strict=True))
-    run.step(4)
+    run.step(run.batch(4))
     assert not all(torch.equal(a, b) for a, b in zip(start, run.generator.parameters(), strict=True))
 
 
 @pytest.mark.parametrize("loss", ["vanilla", "lsgan", "wgan-gp"])
 def test_profiles_pick_the_seed_set_up_in_full(loss):
-    full = gan_config(loss, "full")
+    full = config_for("full", loss=loss)
     set_up = (full.dataset, full.architecture, full.batch_size, full.n_critic, full.iters, full.z_dim, full.channels)
     assert set_up == ("cub", "resnet", 256, 5, 30_000, 128, 128)
     assert (full.lr, full.betas, full.lr_decay) == (2e-4, (0.0, 0.9), "constant")
-    assert gan_config(loss, "smoke").architecture == gan_config(loss, "quick").architecture == "digits"
+    assert config_for("smoke", loss=loss).architecture == config_for("quick", loss=loss).architecture == "digits"
 
 
 def test_bilinear_grid_hits_the_corners_and_contains_the_seed_grid():
@@ -147,7 +147,7 @@ def test_the_resnet_set_up_trains_on_colour_images():
     config = GanConfig(loss="wgan-gp", dataset="toy", architecture="resnet", iters=2, batch_size=8, n_critic=1,
                        z_dim=16, channels=8)
     run = GanRun(config, device="cpu", data=ImageSet("toy", "train", images, None, ()))
-    losses = run.step(0)
+    losses = run.step(run.batch(0))
     assert run.images.shape == (16, 3, 32, 32) and all(torch.isfinite(v) for v in losses.values())
     assert run.sample(3, seed=0).shape == (3, 3, 32, 32)
 
@@ -157,7 +157,8 @@ def test_linear_learning_rate_decay_reaches_zero_at_the_end():
                        lr_decay="linear")
     run = GanRun(config, device="cpu", data=toy_digits(16))
     assert [run.learning_rate(s) for s in (0, 5, 10)] == pytest.approx([1e-3, 5e-4, 0.0])
-    run.step(5)
+    run.trainer.step = 5  # the learning rate follows the trainer's step, as in a run resumed there
+    run.step(run.batch(5))
     assert run.opt_d.param_groups[0]["lr"] == run.opt_g.param_groups[0]["lr"] == pytest.approx(5e-4)
     assert GanRun(GanConfig(loss="lsgan", dataset="toy", z_dim=8, channels=8), device="cpu",
                   data=toy_digits(16)).learning_rate(500) == 2e-4
@@ -197,6 +198,6 @@ def test_the_weight_average_samples_is_checkpointed_and_loaded(tmp_path):
 
 
 def test_quick_wgan_gp_samples_a_wider_generator_through_its_weight_average():
-    quick = gan_config("wgan-gp", "quick")
+    quick = config_for("quick", loss="wgan-gp")
     assert (quick.channels, quick.d_channels, quick.ema_decay) == (32, 16, 0.999)
-    assert gan_config("lsgan", "quick").ema_decay is None and gan_config("wgan-gp", "full").ema_decay is None
+    assert config_for("quick", loss="lsgan").ema_decay is None and config_for("full", loss="wgan-gp").ema_decay is None

@@ -7,7 +7,7 @@ import torch
 
 from cvae.models import build_model as build_cvae
 from cvae.train import sample as cvae_sample
-from gan.train import GanRun, gan_config
+from gan.train import GanRun, config_for
 from utils.noise import categorical, per_sample_rand, per_sample_randn, sample_seed
 from vae.latent import GaussianMixtureSampler, NearestNeighbourSampler, prior_codes
 from vae.train import VAEConfig, make_model
@@ -63,7 +63,7 @@ def test_categorical_is_the_inverse_cdf():
 
 
 def test_gan_sample():
-    run = GanRun(gan_config("wgan-gp", "smoke"), device="cpu")
+    run = GanRun(config_for("smoke", loss="wgan-gp"), device="cpu")
     assert_k_ignores_n(lambda n: run.sample(n, seed=7), k=4)
 
 
@@ -80,7 +80,7 @@ def test_vae_sample(model, latent):
 @pytest.mark.parametrize("conditional", [True, False])
 def test_cvae_sample(conditional):
     torch.manual_seed(0)
-    model = build_cvae("cvae" if conditional else "vae", 2, 50, 784, 10).eval()
+    model = build_cvae("cvae" if conditional else "vae", 2, 50, (1, 28, 28), 10).eval()
 
     def draw(n):
         labels = torch.arange(n) % 10 if conditional else None

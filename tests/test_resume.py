@@ -16,25 +16,26 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from cvae.train import CVAEConfig
-from cvae.train import train as train_cvae
-from gan.train import GanRun, gan_config
+import cvae
+import gan
+import vae
+import vae.latent
+from gan.train import GanRun
 from utils.training import Trainer, load_checkpoint
-from vae.latent import LatentVAEConfig, train_latent_vae
-from vae.train import profile_config
-from vae.train import train as train_vae
+from vae.mlp import MLPVAERun
+from vae.train import VAERun
 from vqvae.train import (
     CodeGANConfig,
+    CodeGANRun,
     PixelCNNConfig,
+    PixelCNNRun,
     VQVAEConfig,
+    VQVAERun,
     augmented_codes,
     load_images,
-    train_code_gan,
-    train_pixelcnn,
-    train_vqvae,
 )
 
-TrainFn = Callable[..., Trainer]  # train(path=..., hooks=...) -> the run's Trainer
+TrainFn = Callable[..., Trainer]  # train(path=..., hooks=...) -> the run's Trainer, after load-or-train
 
 
 def stop_at(step: int) -> dict[int, Callable[[Trainer], None]]:
@@ -75,10 +76,10 @@ def check_family(train: TrainFn, tmp_path, mid_epoch: int, epoch_end: int) -> Tr
 
 
 def test_conv_vae_resumes_with_the_same_epoch_means(tmp_path):
-    config = profile_config("smoke", "vae")  # 8 steps an epoch, 2 epochs
+    config = vae.config_for("smoke", model="vae")  # 8 steps an epoch, 2 epochs
 
     def train(path, hooks):
-        return train_vae(config, path=path, device="cpu", progress=False, hooks=hooks)
+        return VAERun(config, path=path, device="cpu").load_or_train(hooks=hooks, progress=False).trainer
 
     straight = check_family(train, tmp_path, mid_epoch=3, epoch_end=8)
     assert [step for step, _ in straight.history["train_kl"]] == [8, 16]
@@ -88,29 +89,29 @@ def test_conv_vae_resumes_with_the_same_epoch_means(tmp_path):
 
 
 def test_beta_schedule_survives_the_resume(tmp_path):
-    config = profile_config("smoke", "vae", beta_schedule="linear")
+    config = vae.config_for("smoke", model="vae", beta_schedule="linear")
 
     def train(path, hooks):
-        return train_vae(config, path=path, device="cpu", progress=False, hooks=hooks)
+        return VAERun(config, path=path, device="cpu").load_or_train(hooks=hooks, progress=False).trainer
 
     straight = check_family(train, tmp_path, mid_epoch=11, epoch_end=16)
     assert [beta for _, beta in straight.history["beta"]] == [0.0, 1.0]
 
 
 def test_mlp_vae_of_chapter_03_resumes_exactly(tmp_path):
-    config = profile_config("smoke", "mlp-vae")
+    config = vae.config_for("smoke", model="mlp-vae")
 
     def train(path, hooks):
-        return train_vae(config, path=path, device="cpu", progress=False, hooks=hooks)
+        return VAERun(config, path=path, device="cpu").load_or_train(hooks=hooks, progress=False).trainer
 
     check_family(train, tmp_path, mid_epoch=5, epoch_end=8)
 
 
 def test_cvae_resumes_with_the_same_epoch_means(tmp_path):
-    config = CVAEConfig(model="cvae", epochs=2)  # 32 steps an epoch on mnist5k
+    config = cvae.config_for("smoke", model="cvae")  # 2 epochs of 32 steps on mnist5k
 
     def train(path, hooks):
-        return train_cvae(config, path=path, device="cpu", progress=False, hooks=hooks)
+        return MLPVAERun(config, path=path, device="cpu").load_or_train(hooks=hooks, progress=False).trainer
 
     straight = check_family(train, tmp_path, mid_epoch=13, epoch_end=32)
     assert [step for step, _ in straight.history["train_loss"]] == [32, 64]
@@ -118,10 +119,10 @@ def test_cvae_resumes_with_the_same_epoch_means(tmp_path):
 
 
 def test_latent_vae_of_chapter_04_resumes_exactly(tmp_path):
-    config = LatentVAEConfig(latent=2, epochs=2)
+    config = vae.latent.config_for("smoke", latent=2)
 
     def train(path, hooks):
-        return train_latent_vae(config, path=path, device="cpu", progress=False, hooks=hooks)
+        return MLPVAERun(config, path=path, device="cpu").load_or_train(hooks=hooks, progress=False).trainer
 
     check_family(train, tmp_path, mid_epoch=20, epoch_end=32)
 
@@ -130,14 +131,12 @@ def test_latent_vae_of_chapter_04_resumes_exactly(tmp_path):
 def test_gan_resumes_exactly_with_generator_updates_between_logs(tmp_path, loss):
     # n_critic = 3 and a log every 2 steps: some logged steps have no generator update, so the logged g_loss
     # is the one kept from an earlier step, which must survive the interrupt
-    config = gan_config(loss, "smoke", iters=12, n_critic=3, ema_decay=0.9 if loss == "wgan-gp" else None)
+    config = gan.config_for("smoke", loss=loss, iters=12, n_critic=3, ema_decay=0.9 if loss == "wgan-gp" else None)
 
     def train(path, hooks):
         run = GanRun(config, path=path, device="cpu")
-        if path is not None:
-            run.trainer.resume()
-        run.train(hooks=hooks, progress=False, log_every=2, checkpoint_every=None)
-        return run.trainer
+        run.log_every, run.checkpoint_every = 2, None
+        return run.load_or_train(hooks=hooks, progress=False).trainer
 
     straight = train(None, None)
     for step in (4, 7):  # the generator last stepped at 3 and at 6
@@ -147,7 +146,7 @@ def test_gan_resumes_exactly_with_generator_updates_between_logs(tmp_path, loss)
 @pytest.fixture(scope="module")
 def vqvae_and_codes():
     config = VQVAEConfig(epochs=1, batch_size=256)  # 15 steps
-    vq = train_vqvae(config, device="cpu", progress=False)
+    vq = VQVAERun(config, device="cpu").train(progress=False)
     return config, vq
 
 
@@ -155,35 +154,36 @@ def test_vqvae_resumes_exactly(tmp_path, vqvae_and_codes):
     config, vq = vqvae_and_codes
 
     def train(path, hooks):
-        return train_vqvae(config, path=path, device="cpu", progress=False, hooks=hooks)
+        return VQVAERun(config, path=path, device="cpu").load_or_train(hooks=hooks, progress=False).trainer
 
     straight = train(None, None)
-    assert_same_run(straight, vq)  # the fixture's run is the same run
+    assert_same_run(straight, vq.trainer)  # the fixture's run is the same run
     for where, step in (("mid", 6), ("end", 15)):
         assert_same_run(interrupted_then_resumed(train, tmp_path, step, where), straight)
 
 
 def test_pixelcnn_prior_resumes_exactly(tmp_path, vqvae_and_codes):
     _, vq = vqvae_and_codes
-    codes = augmented_codes(vq.modules["model"], load_images("mnist5k", "train")[:256], copies=0)
-    test_codes = augmented_codes(vq.modules["model"], load_images("mnist5k", "test")[:64], copies=0)
+    codes = augmented_codes(vq.model, load_images("mnist5k", "train")[:256], copies=0)
+    test_codes = augmented_codes(vq.model, load_images("mnist5k", "test")[:64], copies=0)
     labels = torch.arange(256) % 10
     config = PixelCNNConfig(epochs=2, batch_size=32, channels=8, layers=2)  # 8 steps an epoch
 
     def train(path, hooks):
-        return train_pixelcnn(config, vq, codes, test_codes, path=path, progress=False, hooks=hooks,
-                              train_labels=labels, test_labels=torch.arange(64) % 10, num_classes=10)
+        run = PixelCNNRun(config, vq, codes, test_codes, path=path, train_labels=labels,
+                          test_labels=torch.arange(64) % 10, num_classes=10)
+        return run.load_or_train(hooks=hooks, progress=False).trainer
 
     check_family(train, tmp_path, mid_epoch=3, epoch_end=8)
 
 
 def test_dcgan_prior_resumes_exactly(tmp_path, vqvae_and_codes):
     _, vq = vqvae_and_codes
-    codes = augmented_codes(vq.modules["model"], load_images("mnist5k", "train")[:128], copies=0)
+    codes = augmented_codes(vq.model, load_images("mnist5k", "train")[:128], copies=0)
     config = CodeGANConfig(steps=20, batch_size=16, width=32, d_width=8)
 
     def train(path, hooks):
-        return train_code_gan(config, vq, codes, path=path, progress=False, hooks=hooks)
+        return CodeGANRun(config, vq, codes, path=path).load_or_train(hooks=hooks, progress=False).trainer
 
     straight = train(None, None)
     assert_same_run(interrupted_then_resumed(train, tmp_path, 7, "mid"), straight)

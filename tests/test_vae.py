@@ -13,16 +13,16 @@ from vae.losses import autoencoder_loss, bernoulli_nll, beta_at, beta_vae_loss, 
 from vae.models import Autoencoder, ConvVAE, NaturalImageVAE, build_model
 from vae.train import (
     VAEConfig,
+    VAERun,
     codes,
+    config_for,
     eval_split,
     load_images,
     load_model,
     loss_terms,
-    profile_config,
     profile_defaults,
     reconstruct,
     sample,
-    train,
 )
 
 # --------------------------------------------------------------------------- losses
@@ -135,7 +135,7 @@ def test_the_encoder_learns_from_the_reconstruction_loss():
     """The reference write-up's default mode never gives its encoder this gradient; here beta = 0 still trains it."""
     torch.manual_seed(0)
     model = build_model("natural-vae", 16, channels=3, image_size=64, width=4)
-    model.family, model.image_shape, model.variational = "natural-vae", (3, 64, 64), True
+    assert (model.kind, model.image_shape, model.variational) == ("natural-vae", (3, 64, 64), True)  # its own
     _, recon, kl = loss_terms(model, torch.rand(4, 3, 64, 64) * 2 - 1)
     beta_vae_loss(recon, kl, beta=0.0)["loss"].backward()
     first_conv = model.encoder[0].weight.grad
@@ -150,7 +150,7 @@ def vae_run(tmp_path_factory):
     path = tmp_path_factory.mktemp("vae") / "vae.pt"
     config = VAEConfig(model="vae", latent=16, epochs=2, width=4, batch_size=64, train_subset=256,
                        beta=0.5, beta_schedule="linear")
-    return config, path, train(config, path=path, progress=False)
+    return config, path, VAERun(config, path=path).load_or_train(progress=False).trainer
 
 
 def test_training_records_the_curves(vae_run):
@@ -167,19 +167,19 @@ def test_training_records_the_curves(vae_run):
 def test_cosine_learning_rate_ends_at_zero_and_constant_stays(vae_run):
     _, _, trainer = vae_run  # the smoke-sized run uses the constant rate: VAEConfig's default
     assert trainer.optimizers["adam"].param_groups[0]["lr"] == pytest.approx(1e-3)
-    cosine = train(VAEConfig(model="ae", latent=4, epochs=2, width=4, batch_size=64, train_subset=128,
-                             lr_schedule="cosine"), progress=False)
-    assert cosine.optimizers["adam"].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    cosine = VAERun(VAEConfig(model="ae", latent=4, epochs=2, width=4, batch_size=64, train_subset=128,
+                              lr_schedule="cosine")).train(progress=False)
+    assert cosine.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError, match="learning-rate schedule"):
         VAEConfig(lr_schedule="step").resolved()
 
 
 def test_checkpoint_reloads_and_reconstructs(vae_run):
     config, path, trainer = vae_run
-    again = train(config, path=path, progress=False)  # finished checkpoint: nothing to train
-    assert again.step == trainer.step and again.history == trainer.history
-    model = load_model(path)
-    assert model.config == config.resolved()
+    again = VAERun(config, path=path).load_or_train(progress=False)  # finished checkpoint: nothing to train
+    assert again.trainer.step == trainer.step and again.history == trainer.history
+    model, loaded = load_model(path)
+    assert loaded == config.resolved() and model.kind == "vae"
     test = load_images("mnist5k", "test", "vae")
     images = reconstruct(model, test, slice(0, 10))
     assert images.dtype == torch.uint8 and images.shape == (10, 1, 28, 28)
@@ -192,23 +192,24 @@ def test_checkpoint_reloads_and_reconstructs(vae_run):
 def test_user_hooks_run_beside_the_epoch_evaluation():
     seen = []
     config = VAEConfig(model="ae", latent=4, epochs=2, width=4, batch_size=64, train_subset=128)
-    trainer = train(config, progress=False, hooks={2: lambda run: seen.append((run.step, "val_recon" in run.history))})
+    run = VAERun(config).train(progress=False,
+                               hooks={2: lambda trainer: seen.append((trainer.step, "val_recon" in trainer.history))})
     assert seen == [(2, True), (4, True)]  # the user's epoch hook runs after the run's own evaluation
-    assert len(trainer.history["val_recon"]) == 2
+    assert len(run.history["val_recon"]) == 2
 
 
 def test_autoencoder_has_no_kl_and_no_prior(tmp_path):
-    trainer = train(VAEConfig(model="ae", latent=8, epochs=1, width=4, train_subset=128), progress=False)
-    assert "val_kl" not in trainer.history and "beta" not in trainer.history
+    run = VAERun(VAEConfig(model="ae", latent=8, epochs=1, width=4, train_subset=128)).train(progress=False)
+    assert "val_kl" not in run.history and "beta" not in run.history
     with pytest.raises(ValueError, match="no prior"):
-        sample(trainer.modules["model"], 4)
+        run.sample(4)
 
 
 def test_mlp_vae_trains_on_bernoulli_pixels():
-    trainer = train(VAEConfig(model="mlp-vae", latent=2, epochs=1, width=50, train_subset=256), progress=False)
-    recon = trainer.last("val_recon")
+    run = VAERun(VAEConfig(model="mlp-vae", latent=2, epochs=1, width=50, train_subset=256)).train(progress=False)
+    recon = run.trainer.last("val_recon")
     assert 100 < recon < 784 * math.log(2) + 1  # BCE per image, below the all-0.5 guess
-    assert trainer.modules["model"].latent == 2
+    assert run.model.latent == 2 and run.model.likelihood == "bernoulli"
 
 
 def test_profiles_and_splits():
@@ -216,8 +217,8 @@ def test_profiles_and_splits():
                                                "lr_schedule": "constant", "train_subset": None}
     quick = profile_defaults("quick", "ae")
     assert quick["width"] < 32 and quick["epochs"] >= 10 and quick["lr_schedule"] == "cosine"
-    assert profile_config("full", "vae", beta=1.2).batch_size == 256  # the published one, from resolved()
-    assert profile_config("quick", "ae", epochs=None).epochs == quick["epochs"]  # None keeps the default
+    assert config_for("full", model="vae", beta=1.2).batch_size == 256  # the published one, from resolved()
+    assert config_for("quick", model="ae", epochs=None).epochs == quick["epochs"]  # None keeps the default
     assert VAEConfig(model="vae").resolved().width == 32 and VAEConfig(model="vae").resolved().grad_clip == 1.0
     assert VAEConfig(model="natural-vae").resolved().image_size == 64
     assert eval_split("mnist5k") == "test" and eval_split("coco") == "validation"

@@ -23,15 +23,15 @@ from utils.data import load_dataset
 from vqvae.__main__ import main
 from vqvae.train import (
     CodeGANConfig,
+    CodeGANRun,
     PixelCNNConfig,
+    PixelCNNRun,
+    VQVAERun,
+    config_for,
     encode,
     load_bundle,
     load_images,
     map_labels,
-    profile_settings,
-    train_code_gan,
-    train_pixelcnn,
-    train_vqvae,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -145,17 +145,17 @@ def test_the_oasis_set_up_trains_on_the_oasis_folders(tmp_path, monkeypatch):
     """Kaggle's OASIS layout through the registry: 256 px slices -> 64 x 64 maps of 512 codes, both priors."""
     make_oasis_tree(tmp_path / "oasis")
     monkeypatch.setenv("COURSE_DATA", str(tmp_path))
-    settings = profile_settings("smoke", "oasis")
+    settings = config_for("smoke", "oasis")
     assert settings.vqvae.preset == "oasis" and settings.vqvae.decay == 0.99
-    vq = train_vqvae(replace(settings.vqvae, epochs=1), device="cpu", progress=False)
-    assert vq.step == 1 and vq.history["test_codes_used"]  # 4 train slices: one batch; 2 test slices evaluated
-    train_codes = encode(vq.modules["model"], load_images("oasis", "train"))
+    vq = VQVAERun(replace(settings.vqvae, epochs=1), device="cpu").train(progress=False)
+    assert vq.trainer.step == 1 and vq.history["test_codes_used"]  # 4 train slices: one batch; 2 test slices
+    train_codes = encode(vq.model, load_images("oasis", "train"))
     assert train_codes.shape == (4, 64, 64) and int(train_codes.max()) < 512
-    pixelcnn = train_pixelcnn(PixelCNNConfig(epochs=1, channels=8, layers=2), vq, train_codes, progress=False)
-    gan = train_code_gan(CodeGANConfig(steps=1, batch_size=2, width=32, d_width=8), vq, train_codes, progress=False)
-    assert pixelcnn.modules["prior"](train_codes[:1]).shape == (1, 512, 64, 64)
-    assert gan.modules["G"](torch.randn(1, 64)).shape == (1, 512, 64, 64)
-    assert pixelcnn.config["vqvae"]["preset"] == "oasis"  # a prior names the VQ-VAE it was fitted to
+    pixelcnn = PixelCNNRun(PixelCNNConfig(epochs=1, channels=8, layers=2), vq, train_codes).train(progress=False)
+    gan = CodeGANRun(CodeGANConfig(steps=1, batch_size=2, width=32, d_width=8), vq, train_codes).train(progress=False)
+    assert pixelcnn.prior(train_codes[:1]).shape == (1, 512, 64, 64)
+    assert gan.generator(torch.randn(1, 64)).shape == (1, 512, 64, 64)
+    assert pixelcnn.trainer.config["vqvae"]["preset"] == "oasis"  # a prior names the VQ-VAE it was fitted to
     labels = map_labels("oasis", copies=0)
     assert labels.train is None and labels.num_classes is None  # unlabelled slices
-    assert pixelcnn.config["num_classes"] is None and pixelcnn.modules["prior"].condition is None
+    assert pixelcnn.trainer.config["num_classes"] is None and pixelcnn.prior.condition is None

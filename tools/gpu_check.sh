@@ -29,6 +29,6 @@ step cvae        $PY -m cvae train --profile full --dataset mnist5k --epochs 3 -
 step vqvae       $PY -m vqvae train --profile full --dataset mnist5k --epochs 2 --prior-epochs 1 --gan-steps 100 --out "$OUT_DIR/vqvae"
 step vqvae-samp  $PY -m vqvae sample --ckpt "$OUT_DIR/vqvae/model.pt" -n 64 --prior dcgan --out "$OUT_DIR/vqvae/samples.npz"
 step unit-tests  $PY -m pytest -q -p no:nbval tests/test_gan_models.py tests/test_gan_losses.py tests/test_vae.py tests/test_vqvae.py tests/test_cvae.py tests/test_training.py
-[ "${BENCH:-1}" = 0 ] || step bench $PY -m utils.bench --amp --channels-last --compile --seconds 2 --json "$OUT_DIR/bench.json"
+[ "${BENCH:-1}" = 0 ] || step bench $PY tools/bench.py --amp --channels-last --compile --seconds 2 --json "$OUT_DIR/bench.json"
 [ "${BENCH:-1}" = 0 ] || cat "$OUT_DIR/bench.log"
 exit $failed

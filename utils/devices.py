@@ -31,7 +31,7 @@ def small_model_threads(device: torch.device | str) -> contextlib.AbstractContex
     With one thread the weights come out the same on every machine with the same torch build, and a
     small network loses little: on a busy two-core machine two threads ran 3-15x slower than one
     (OpenMP threads wait on each other). On a quiet machine more threads do help the MLP VAEs
-    (``COURSE_THREADS=2 python -m utils.bench mlp_vae``).
+    (``COURSE_THREADS=2 python tools/bench.py mlp_vae``).
     """
     if torch.device(device).type != "cpu":
         return contextlib.nullcontext()
@@ -72,7 +72,7 @@ def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractC
 
     * CUDA: on unless ``COURSE_AMP=0`` (bfloat16 where the card has it, else float16).
     * CPU: off unless ``COURSE_AMP=1``: bfloat16 then, which pays only on processors with bfloat16
-      units (AVX512-BF16 or AMX; `python -m utils.bench --amp` measures it) and is slow elsewhere.
+      units (AVX512-BF16 or AMX; `python tools/bench.py --amp` measures it) and is slow elsewhere.
 
     ``COURSE_AMP=0`` gives float32 runs everywhere (the benchmark's baseline).
     """

@@ -47,7 +47,7 @@ def adam(parameters, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> to
     """Adam as every family uses it: the fused kernel, one pass over all parameters per step.
 
     The same update as PyTorch's default (a loop over the parameters on the CPU); on one thread of this
-    course's CPU the MLP VAE's training step ran about 20 % faster with it (``python -m utils.bench mlp_vae``).
+    course's CPU the MLP VAE's training step ran about 20 % faster with it (``python tools/bench.py mlp_vae``).
     """
     return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=True)
 

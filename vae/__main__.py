@@ -23,8 +23,7 @@ from utils.image_measures import pcc, ssim
 from utils.runfiles import finish_run, save_reconstructions_npz, save_samples_npz
 from vae.losses import BETA_SCHEDULES
 from vae.models import MODELS
-from vae.train import eval_split, evaluate, load_images, load_model, profile_config, reconstruct, sample
-from vae.train import train as train_model
+from vae.train import VAERun, config_for, eval_split, evaluate, load_images, load_model, reconstruct, sample
 
 
 def non_negative_float(value: str) -> float:
@@ -67,17 +66,16 @@ def build_parser() -> CourseArgumentParser:
 
 def train(args) -> int:
     profile = resolve_profile(args.profile)
-    config = profile_config(profile, args.model, dataset=args.dataset, latent=args.latent, beta=args.beta,
-                            beta_schedule=args.beta_schedule, epochs=args.epochs, width=args.width, seed=args.seed)
+    config = config_for(profile, args.dataset, model=args.model, latent=args.latent, beta=args.beta,
+                        beta_schedule=args.beta_schedule, epochs=args.epochs, width=args.width, seed=args.seed)
     out = Path(args.out)
     beta = f", beta {config.beta:g} ({config.beta_schedule})" if MODELS[config.model].variational else ""
     print(f"{config.model} on {config.dataset} ({profile} profile): latent {config.latent}{beta}, width "
           f"{config.width}, {config.epochs} epochs, batch {config.batch_size}, "
           f"Adam {config.lr:g} ({config.lr_schedule} rate)")
-    trainer = train_model(config, path=out / "model.pt")
-    model = trainer.modules["model"]
-    split = eval_split(config.dataset)
-    data = load_images(config.dataset, split, config.model, config.image_size, next(model.parameters()).device)
+    run = VAERun(config, path=out / "model.pt").load_or_train()
+    trainer, model, data = run.trainer, run.model, run.val_data
+    split = data.split
     scores = evaluate(model, data)
     if model.variational:
         images = sample(model, 64, seed=0)
@@ -101,17 +99,16 @@ def train(args) -> int:
 def sample_command(args) -> int:
     if Path(args.out).suffix != ".npz":
         raise ValueError(f"--out must end in .npz, got {args.out}")
-    model = load_model(args.ckpt)
+    model, _ = load_model(args.ckpt)
     path = save_samples_npz(args.out, sample(model, args.n, seed=args.seed))
-    print(f"wrote {args.n} samples of the {model.family} (latent {model.latent}) to {path}")
+    print(f"wrote {args.n} samples of the {model.kind} (latent {model.latent}) to {path}")
     return 0
 
 
 def reconstruct_command(args) -> int:
     if Path(args.out).suffix != ".npz":
         raise ValueError(f"--out must end in .npz, got {args.out}")
-    model = load_model(args.ckpt)
-    config = model.config
+    model, config = load_model(args.ckpt)
     dataset = args.dataset or config.dataset
     split = args.split or eval_split(dataset)
     splits = dataset_info(dataset).splits

@@ -1,6 +1,7 @@
 """Latent-space analysis of small MLP VAEs (chapter 04).
 
-A VAE with a 2-D or 3-D latent (784-400-N, ``vae.mlp.MLPVAE``) is trained with a sane set-up (Adam 1e-3,
+A VAE with a 2-D or 3-D latent (784-400-N, ``vae.mlp.MLPVAE``, trained by ``vae.mlp.MLPVAERun`` from
+:func:`config_for`) is trained with a sane set-up (Adam 1e-3,
 shuffled batches: reference write-up W0 used lr 1e-5 without shuffling).  Its codes of a whole data set are the material
 for two density models fitted with scikit-learn:
 
@@ -15,8 +16,9 @@ quantiles instead of by hand (the reference write-up's gap), and the table helpe
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,117 +27,40 @@ from scipy.stats import norm
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
-from utils.config import by_profile
-from utils.data import IndexBatches, chunks, load_dataset, require_images, to_float, to_uint8
-from utils.devices import pick_device, small_model_threads
+from utils.config import by_profile, default_dataset
+from utils.data import require_images
 from utils.fid import fid_from_features, image_features
 from utils.noise import categorical, per_sample_rand, per_sample_randn
 from utils.report import markdown_table
 from utils.sample_scores import inception_score
-from utils.training import Trainer, adam, add_hook, seed_everything
-from vae.mlp import MLPVAE, split_elbo, training_loss
+from vae.mlp import MLPVAE, MLPVAEConfig, decode, encode, flat_pixels
 
-PUBLISHED_EPOCHS = 100  # the reference write-up's default training length for both models
-
-
-@dataclass(frozen=True)
-class LatentVAEConfig:
-    """One latent-analysis VAE: 784-400-``latent``, Adam ``lr`` on shuffled batches."""
-
-    latent: int = 2
-    dataset: str = "mnist5k"
-    hidden: int = 400
-    epochs: int = PUBLISHED_EPOCHS
-    batch_size: int = 128
-    lr: float = 1e-3
-    seed: int = 0
+PUBLISHED_EPOCHS = 100  # reference write-up W0's training length for both models
 
 
-def default_epochs(profile: str) -> int:
-    """The published 100 epochs in ``full``; 60 on mnist5k in ``quick`` (the test loss has flattened by then)."""
-    return by_profile(profile, smoke=2, quick=60, full=PUBLISHED_EPOCHS)
+def config_for(profile: str, dataset: str | None = None, latent: int = 2, **overrides: Any) -> MLPVAEConfig:
+    """What ``profile`` trains in chapter 04: a 784-400-``latent`` VAE (Adam 1e-3, batch 128, shuffled batches).
 
-
-def flat_pixels(images: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 ``N x C x H x W`` -> flat floats in [0, 1] (the Bernoulli targets) on ``device``."""
-    return to_float(images.to(device), (0.0, 1.0)).flatten(1)
-
-
-# --------------------------------------------------------------------------- training
-
-
-def mean_loss(model: MLPVAE, x: torch.Tensor, batch_size: int = 2000, seed: int = 1234) -> float:
-    """Per-image negative ELBO over ``x`` (flat, in [0, 1]), one fixed-seed ``z`` per image."""
-    return split_elbo(model, x, None, batch_size, seed)["loss"]
-
-
-def train_latent_vae(config: LatentVAEConfig, path=None, device: torch.device | str | None = None,
-                     resume: bool = True, progress: bool = True,
-                     hooks: Mapping[int, Callable[[Trainer], None]] | None = None) -> Trainer:
-    """Train (or, from a finished checkpoint at ``path``, just load) one VAE; returns its :class:`Trainer`.
-
-    History: ``loss`` every 10 steps; ``train_loss`` (mean over the epoch's batches) and ``test_loss``
-    (the whole test split) at every epoch end; ``hooks`` are extra ``Trainer.run`` hooks, run after
-    the epoch's evaluation.  On the CPU it runs on one thread by default (repeatable
-    weights; ``COURSE_THREADS`` changes it).
+    The published 100 epochs in ``full`` (on MNIST by default); 60 on mnist5k in ``quick`` (the test loss has
+    flattened by then); 2 in ``smoke``.  Reference write-up W0 used lr 1e-5 without shuffling.  ``overrides``
+    replace any :class:`~vae.mlp.MLPVAEConfig` field.
     """
-    device = pick_device(device)
-    train, test = load_dataset(config.dataset, "train"), load_dataset(config.dataset, "test")
-    require_images(test, 1, "the epoch-end test loss", f"the test split of {config.dataset}")
-    x_train, x_test = flat_pixels(train.images, device), flat_pixels(test.images, device)
-    seed_everything(config.seed)
-    model = MLPVAE(latent=config.latent, hidden=config.hidden, image_size=x_train.shape[1]).to(device)
-    optimizer = adam(model.parameters(), config.lr)
-    batches = IndexBatches(len(x_train), config.batch_size, seed=config.seed, drop_last=False)
-    run_config = {**asdict(config), "image_shape": list(train.image_shape), "steps_per_epoch": batches.steps_per_epoch}
-    trainer = Trainer({"model": model}, {"adam": optimizer}, run_config, path=path)
-    if resume:
-        trainer.resume()
-
-    def step(i: int) -> dict[str, torch.Tensor]:
-        x = x_train[batches(i).to(device)]
-        loss = training_loss(model, x)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        trainer.tallies.add(loss=loss.detach() * len(x), images=len(x))  # checkpointed epoch sums
-        return {"loss": loss.detach()}
-
-    def end_of_epoch(run: Trainer) -> None:
-        total, count = run.tallies.take("loss", "images").values()
-        run.record("train_loss", total / count)
-        run.record("test_loss", mean_loss(model, x_test))
-
-    per_epoch = batches.steps_per_epoch
-    with small_model_threads(device):
-        trainer.run(step, config.epochs * per_epoch, desc=f"VAE latent {config.latent}", log_every=min(10, per_epoch),
-                    checkpoint_every=10 * per_epoch, hooks=add_hook(hooks, per_epoch, end_of_epoch), progress=progress)
-    model.eval()
-    return trainer
+    settings = {"model": "vae", "dataset": dataset or default_dataset(profile, full="mnist"), "latent": latent,
+                "hidden": 400, "epochs": by_profile(profile, smoke=2, quick=60, full=PUBLISHED_EPOCHS)}
+    return MLPVAEConfig(**{**settings, **{k: v for k, v in overrides.items() if v is not None}})
 
 
 # --------------------------------------------------------------------------- codes and images
 
 
-@torch.no_grad()
-def encode_set(model: MLPVAE, images: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+def encode_set(model: MLPVAE, images: torch.Tensor) -> torch.Tensor:
     """Posterior means ``mu(x)`` of a whole uint8 image set (CPU float tensor ``N x latent``)."""
-    model.eval()
-    device = next(model.parameters()).device
-    return torch.cat([model.encode(flat_pixels(images[part], device))[0].cpu()
-                      for part in chunks(len(images), batch_size)])
+    return encode(model, flat_pixels(images))
 
 
-@torch.no_grad()
-def decode_codes(model: MLPVAE, z: torch.Tensor | np.ndarray, image_shape: Sequence[int] = (1, 28, 28),
-                 batch_size: int = 5000) -> torch.Tensor:
-    """uint8 images (the Bernoulli means) decoded from latent codes ``z`` (``N x latent``)."""
-    model.eval()
-    device = next(model.parameters()).device
-    z = torch.as_tensor(np.asarray(z) if not isinstance(z, torch.Tensor) else z, dtype=torch.float32)
-    parts = [torch.sigmoid(model.decode(z[part].to(device))).cpu() for part in chunks(len(z), batch_size)]
-    pixels = torch.cat(parts) if parts else torch.empty(0, math.prod(image_shape))
-    return to_uint8(pixels, (0.0, 1.0)).reshape(-1, *image_shape)
+def decode_codes(model: MLPVAE, z: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """uint8 images (the Bernoulli means, ``model.image_shape``) decoded from latent codes ``z`` (``N x latent``)."""
+    return decode(model, torch.as_tensor(np.asarray(z) if not isinstance(z, torch.Tensor) else z, dtype=torch.float32))
 
 
 def prior_codes(n: int, latent: int, seed: int = 0) -> torch.Tensor:

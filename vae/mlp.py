@@ -1,31 +1,52 @@
-"""MLP VAEs for 28 px digits: ``x -> hidden -> (mu, logvar)``, ``z -> hidden -> logits``.
+"""MLP VAEs for 28 px digits: ``x -> hidden -> (mu, logvar)``, ``z -> hidden -> logits``, and their one training loop.
 
-Chapters 03 (VAE), 04 (latent space, 400 hidden units) and 05 (500 hidden units, and the conditional
-VAE of ``cvae``, which only differs in concatenating the one-hot label) share this class.  The
-decoder returns logits (``sigmoid(logits)`` is the Bernoulli mean): the loss then
-is BCE computed from the logits (``vae.losses.bernoulli_nll``), the same number as
-sigmoid + BCE without its ``log(0)`` clamp.
+Chapters 03 (VAE), 04 (latent space, 400 hidden units) and 05 (500 hidden units, and the conditional VAE,
+which only differs in concatenating the one-hot label) share :class:`MLPVAE`.  The decoder returns logits
+(``sigmoid(logits)`` is the Bernoulli mean): the loss then is BCE computed from the logits
+(``vae.losses.bernoulli_nll``), the same number as sigmoid + BCE without its ``log(0)`` clamp.
+
+:class:`MLPVAERun` trains the VAE or the CVAE of chapters 04 and 05 (labels optional): Adam on shuffled
+batches, the negative ELBO per image, and at every epoch end the mean training loss and the whole test
+split's loss.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.data import chunks, require_images
-from utils.devices import autocast
+from utils.data import IndexBatches, chunks, load_dataset, require_images, to_float, to_uint8
+from utils.devices import autocast, pick_device
+from utils.noise import per_sample_randn
+from utils.run import Run
+from utils.training import Trainer, adam, seed_everything
 from vae.losses import elbo_loss, elbo_terms, reparameterize
 
 
 class MLPVAE(nn.Module):
-    """``x -> hidden (ReLU) -> (mu, logvar)``; ``z -> hidden (ReLU) -> logits``."""
+    """``x -> hidden (ReLU) -> (mu, logvar)``; ``z -> hidden (ReLU) -> logits`` (Kingma & Welling 2014).
 
+    Inputs are images of ``image_shape`` (flattened to ``image_size`` numbers in [0, 1]); the decoder's
+    output is the logits of the Bernoulli pixel means.
+    """
+
+    kind = "mlp-vae"
     conditional = False
+    variational = True
+    likelihood = "bernoulli"  # logits of pixels in [0, 1]; the loss is BCE summed over pixels
 
-    def __init__(self, latent: int = 2, hidden: int = 500, image_size: int = 784, num_classes: int = 10):
+    def __init__(self, latent: int = 2, hidden: int = 500, image_shape: tuple[int, int, int] = (1, 28, 28),
+                 num_classes: int = 10):
         super().__init__()
-        self.latent, self.hidden, self.image_size, self.num_classes = latent, hidden, image_size, num_classes
+        image_size = math.prod(image_shape)
+        self.latent, self.hidden, self.num_classes = latent, hidden, num_classes
+        self.image_shape, self.image_size = tuple(image_shape), image_size
         extra = num_classes if self.conditional else 0
         self.encoder = nn.Sequential(nn.Linear(image_size + extra, hidden), nn.ReLU())
         self.to_mu = nn.Linear(hidden, latent)
@@ -54,11 +75,21 @@ class MLPVAE(nn.Module):
         return self.decode(reparameterize(mu, logvar, generator), labels), mu, logvar
 
 
+class CVAE(MLPVAE):
+    """The conditional VAE (Sohn et al. 2015): the one-hot label joins the encoder input (784 + 10) and z."""
+
+    kind = "cvae"
+    conditional = True
+
+
+MLP_MODELS: dict[str, type[MLPVAE]] = {"vae": MLPVAE, "cvae": CVAE}
+
+
 def training_loss(model: MLPVAE, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """The batch mean of the negative ELBO, one reparameterised ``z`` per image: what the MLP VAEs minimise.
 
     With ``COURSE_AMP=1`` the forward pass runs under bfloat16 autocast on the CPU (about twice the
-    steps per second on processors with bfloat16 units: ``COURSE_AMP=1 python -m utils.bench mlp_vae --amp``)
+    steps per second on processors with bfloat16 units: ``COURSE_AMP=1 python tools/bench.py mlp_vae --amp``)
     and the loss in float32; never on CUDA, where an H200 trained the MLP VAE slower under AMP.
     """
     with autocast(x.device, enabled=x.device.type == "cpu"):
@@ -87,3 +118,138 @@ def split_elbo(model: MLPVAE, x: torch.Tensor, labels: torch.Tensor | None = Non
     bce, kl = (totals / len(x)).tolist()
     return {"loss": bce + kl, "bce": bce, "kl": kl}
 
+
+
+# --------------------------------------------------------------------------- the one training loop of chapters 04-05
+
+
+EVAL_SEED = 1234  # the z of every test image comes from a generator seeded with it: a repeatable test loss
+
+
+@dataclass(frozen=True)
+class MLPVAEConfig:
+    """One MLP VAE or CVAE run: ``image -> hidden -> latent``, Adam ``lr`` on shuffled batches of ``batch_size``.
+
+    ``model``: ``"vae"`` or ``"cvae"`` (which needs a labelled data set).  Chapters build it with their
+    ``config_for`` (``vae.latent.config_for`` for chapter 04, ``cvae.config_for`` for chapter 05).
+    """
+
+    model: str = "vae"
+    dataset: str = "mnist5k"
+    latent: int = 2
+    hidden: int = 500
+    epochs: int = 200
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.model not in MLP_MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of: {', '.join(MLP_MODELS)}")
+
+
+def flat_pixels(images: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 ``N x C x H x W`` -> flat floats in [0, 1] (the Bernoulli targets) on ``device``."""
+    return to_float(images.to(device), (0.0, 1.0)).flatten(1)
+
+
+class MLPVAERun(Run):
+    """The VAE or CVAE of chapters 04 and 05: its data, :attr:`model`, Adam and the Trainer.
+
+    History: ``loss`` (training batches, every 10 steps); at every epoch end, logged at that epoch's last
+    step, ``train_loss`` (mean over the epoch's images, as the reference write-ups report it) and
+    ``test_loss``, ``test_bce``, ``test_kl`` over the whole test split (one fixed-seed ``z`` per image).
+    """
+
+    def __init__(self, config: MLPVAEConfig, path: str | Path | None = None, device: torch.device | str | None = None):
+        self.config, self.device = config, pick_device(device)
+        train, test = load_dataset(config.dataset, "train"), load_dataset(config.dataset, "test")
+        if config.model == "cvae" and train.labels is None:
+            raise ValueError(f"data set {config.dataset!r} has no labels; a conditional VAE needs them")
+        require_images(test, 1, "the epoch-end test loss", f"the test split of {config.dataset}")
+        self.classes, self.image_shape = train.classes, train.image_shape
+        self.x_train, self.x_test = flat_pixels(train.images, self.device), flat_pixels(test.images, self.device)
+        self.y_train = None if train.labels is None else train.labels.to(self.device)
+        self.y_test = None if test.labels is None else test.labels.to(self.device)
+        seed_everything(config.seed)
+        num_classes = len(train.classes) or 10
+        self.model = MLP_MODELS[config.model](config.latent, config.hidden, train.image_shape, num_classes)
+        self.model.to(self.device)
+        self.optimizer = adam(self.model.parameters(), config.lr)
+        self.batches = IndexBatches(len(self.x_train), config.batch_size, seed=config.seed, drop_last=False)
+        per_epoch = self.batches.steps_per_epoch
+        run_config = {**asdict(config), "image_shape": list(train.image_shape), "num_classes": num_classes,
+                      "steps_per_epoch": per_epoch}
+        self.trainer = Trainer({"model": self.model}, {"adam": self.optimizer}, run_config, path=path)
+        self.description = f"{config.model} {config.dataset} z{config.latent}"
+        self.log_every, self.checkpoint_every = min(10, per_epoch), 10 * per_epoch
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.epochs * self.batches.steps_per_epoch
+
+    def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Flat images in [0, 1] and their labels (None for an unlabelled set) of step ``index``."""
+        rows = self.batches(index).to(self.device)
+        return self.x_train[rows], None if self.y_train is None else self.y_train[rows]
+
+    def step(self, batch: tuple[torch.Tensor, torch.Tensor | None]) -> dict[str, torch.Tensor]:
+        """One Adam step on the batch mean of the negative ELBO (:func:`training_loss`)."""
+        x, labels = batch
+        loss = training_loss(self.model, x, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.trainer.tallies.add(loss=loss.detach() * len(x), images=len(x))  # checkpointed epoch sums
+        return {"loss": loss.detach()}
+
+    def epoch_hooks(self) -> dict[int, Callable[[Trainer], None]]:
+        def end_of_epoch(trainer: Trainer) -> None:
+            total, count = trainer.tallies.take("loss", "images").values()
+            trainer.record("train_loss", total / count)
+            for name, value in split_elbo(self.model, self.x_test, self.y_test, seed=EVAL_SEED).items():
+                trainer.record(f"test_{name}", value)
+
+        return {self.batches.steps_per_epoch: end_of_epoch}
+
+    def sample(self, n: int, seed: int = 0, labels: torch.Tensor | None = None,
+               temperature: float = 1.0) -> torch.Tensor:
+        """``n`` uint8 images decoded from ``z ~ N(0, T^2 I)`` (a CVAE: given ``labels``, int64 ``n``)."""
+        return sample(self.model, n, labels, seed=seed, temperature=temperature)
+
+
+@torch.no_grad()
+def decode(model: MLPVAE, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 5000) -> torch.Tensor:
+    """uint8 images (the Bernoulli means, ``N x C x H x W`` of ``model.image_shape``) decoded from codes ``z``.
+
+    ``labels`` (int64 ``N``) condition a CVAE; a plain VAE ignores them.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    z = torch.as_tensor(z, dtype=torch.float32)
+    parts = []
+    for part in chunks(len(z), batch_size):
+        condition = labels[part].to(device) if labels is not None and model.conditional else None
+        parts.append(torch.sigmoid(model.decode(z[part].to(device), condition)).cpu())
+    return to_uint8(torch.cat(parts), (0.0, 1.0)).reshape(-1, *model.image_shape)
+
+
+@torch.no_grad()
+def sample(model: MLPVAE, n: int, labels: torch.Tensor | None = None, seed: int = 0,
+           temperature: float = 1.0) -> torch.Tensor:
+    """``n`` uint8 samples, ``z ~ N(0, temperature^2 I)``; a CVAE needs ``labels`` (int64, length ``n``).
+
+    Sample ``k``'s code depends only on ``(seed, k)``, not on ``n`` (:func:`utils.noise.per_sample_randn`).
+    """
+    if model.conditional and (labels is None or len(labels) != n):
+        raise ValueError(f"a CVAE samples with one label per image ({n})")
+    return decode(model, temperature * per_sample_randn(n, (model.latent,), seed), labels)
+
+
+@torch.no_grad()
+def encode(model: MLPVAE, x: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 2000) -> torch.Tensor:
+    """Posterior means ``mu(x)`` (``mu(x, y)`` for a CVAE) of flat inputs ``x`` in [0, 1]: CPU, ``N x latent``."""
+    model.eval()
+    device = next(model.parameters()).device
+    return torch.cat([model.encode(x[part].to(device), None if labels is None else labels[part].to(device))[0].cpu()
+                      for part in chunks(len(x), batch_size)])

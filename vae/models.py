@@ -72,13 +72,15 @@ class ConvDecoder(nn.Module):
 
 
 class Autoencoder(nn.Module):
-    """The reference write-up's deterministic AE: ``z = enc(x)``, ``x_hat = dec(z)``."""
+    """The reference write-up's deterministic AE: ``z = enc(x)``, ``x_hat = dec(z)``, pixels in [-1, 1]."""
 
+    kind = "ae"
     variational = False
+    likelihood = "gaussian"  # pixels in [-1, 1]; the loss is the sum of squared errors
 
     def __init__(self, latent: int = 128, channels: int = 3, image_size: int = 32, width: int = SEED_WIDTH):
         super().__init__()
-        self.latent = latent
+        self.latent, self.image_shape = latent, (channels, image_size, image_size)
         self.encoder = ConvEncoder(latent, channels, image_size, width)
         self.decoder = ConvDecoder(latent, channels, image_size, width)
 
@@ -96,6 +98,7 @@ class GaussianVAE(nn.Module):
     """A VAE whose encoder ends in ``2 * latent`` numbers, read as ``(mu, logvar)``."""
 
     variational = True
+    likelihood = "gaussian"  # pixels in [-1, 1]; the loss is the sum of squared errors
     encoder: nn.Module
     decoder: nn.Module
 
@@ -115,9 +118,11 @@ class GaussianVAE(nn.Module):
 class ConvVAE(GaussianVAE):
     """The reference write-up's VAE: the AE's networks, with an encoder head of ``2 * latent`` outputs."""
 
+    kind = "vae"
+
     def __init__(self, latent: int = 1024, channels: int = 3, image_size: int = 32, width: int = SEED_WIDTH):
         super().__init__()
-        self.latent = latent
+        self.latent, self.image_shape = latent, (channels, image_size, image_size)
         self.encoder = ConvEncoder(2 * latent, channels, image_size, width)
         self.decoder = ConvDecoder(latent, channels, image_size, width)
 
@@ -133,9 +138,12 @@ def _up(cin: int, cout: int) -> list[nn.Module]:
 class NaturalImageVAE(GaussianVAE):
     """reference write-up W2's 64 px VAE: [Conv5x5 s2, BN, ReLU] x 4 -> Linear -> (mu, logvar); mirror decoder, tanh."""
 
+    kind = "natural-vae"
+
     def __init__(self, latent: int = 128, channels: int = 3, image_size: int = 64,
                  widths: tuple[int, ...] = NATURAL_WIDTHS):
         super().__init__()
+        self.image_shape = (channels, image_size, image_size)
         steps = len(widths)
         if image_size % 2**steps:
             raise ValueError(f"the natural-image VAE needs an image size divisible by {2**steps}, got {image_size}")
@@ -159,19 +167,24 @@ class NaturalImageVAE(GaussianVAE):
 
 @dataclass(frozen=True)
 class ModelKind:
-    """How to build one model family and what its decoder's output means.
+    """How to build one model of the chapter; what its output means is its class's (``variational``,
+    ``likelihood``: ``"gaussian"`` = pixels in ``[-1, 1]``, loss = sum of squared errors; ``"bernoulli"`` =
+    logits of pixels in ``[0, 1]``, loss = BCE summed over pixels)."""
 
-    ``likelihood``: ``"gaussian"`` = pixels in ``[-1, 1]``, loss = sum of squared errors;
-    ``"bernoulli"`` = logits of pixels in ``[0, 1]``, loss = BCE summed over pixels.
-    """
-
+    model_class: type[nn.Module]
     build: Callable[..., nn.Module]
-    variational: bool
-    likelihood: str
     default_latent: int
     batch_size: int
     grad_clip: float | None
     description: str
+
+    @property
+    def variational(self) -> bool:
+        return self.model_class.variational
+
+    @property
+    def likelihood(self) -> str:
+        return self.model_class.likelihood
 
     @property
     def value_range(self) -> tuple[float, float]:
@@ -179,7 +192,7 @@ class ModelKind:
 
 
 def _mlp_vae(latent: int, channels: int, image_size: int, width: int) -> MLPVAE:
-    return MLPVAE(latent=latent, hidden=width, image_size=channels * image_size * image_size)
+    return MLPVAE(latent=latent, hidden=width, image_shape=(channels, image_size, image_size))
 
 
 def _natural_vae(latent: int, channels: int, image_size: int, width: int) -> NaturalImageVAE:
@@ -187,10 +200,10 @@ def _natural_vae(latent: int, channels: int, image_size: int, width: int) -> Nat
 
 
 MODELS: dict[str, ModelKind] = {
-    "ae": ModelKind(Autoencoder, False, "gaussian", 128, 256, 1.0, "the reference write-up's conv autoencoder (SSE)"),
-    "vae": ModelKind(ConvVAE, True, "gaussian", 1024, 256, 1.0, "the reference write-up's conv VAE (SSE + beta KL)"),
-    "mlp-vae": ModelKind(_mlp_vae, True, "bernoulli", 20, 128, None, "MLP VAE for digits (BCE + beta KL)"),
-    "natural-vae": ModelKind(_natural_vae, True, "gaussian", 128, 64, None,
+    "ae": ModelKind(Autoencoder, Autoencoder, 128, 256, 1.0, "the reference write-up's conv autoencoder (SSE)"),
+    "vae": ModelKind(ConvVAE, ConvVAE, 1024, 256, 1.0, "the reference write-up's conv VAE (SSE + beta KL)"),
+    "mlp-vae": ModelKind(MLPVAE, _mlp_vae, 20, 128, None, "MLP VAE for digits (BCE + beta KL)"),
+    "natural-vae": ModelKind(NaturalImageVAE, _natural_vae, 128, 64, None,
                              "64 px natural-image VAE with batch norm (SSE + beta KL)"),
 }
 DEFAULT_WIDTH = {"ae": SEED_WIDTH, "vae": SEED_WIDTH, "mlp-vae": 400, "natural-vae": NATURAL_WIDTHS[0]}

@@ -13,7 +13,7 @@ schedules are compared on the same objective, the negative ELBO.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -21,17 +21,15 @@ import torch
 from torch import nn
 
 from utils.config import by_profile
-from utils.data import IndexBatches, chunks, dataset_info, load_dataset, require_images, to_float, to_uint8
-from utils.devices import autocast, pick_device, small_model_threads, use_channels_last
+from utils.data import ImageSet, IndexBatches, chunks, dataset_info, load_dataset, require_images, to_float, to_uint8
+from utils.devices import autocast, pick_device, use_channels_last
 from utils.noise import per_sample_randn
-from utils.training import Trainer, adam, add_hook, load_checkpoint, seed_everything
+from utils.run import Run
+from utils.training import Trainer, adam, load_checkpoint, seed_everything
 from vae.losses import BETA_SCHEDULES, beta_at, elbo_terms, gaussian_kl, sse_per_image
 from vae.models import DEFAULT_WIDTH, build_model, model_kind
 
 EVAL_SEED = 1234
-# Mixed precision on CUDA is off: `python -m utils.bench --profile full --amp` on an H200 trained the published
-# CIFAR-10 conv AE at 45,314 images/s under bf16 autocast against 58,704 in float32.
-AMP = False
 PUBLISHED_EPOCHS = 20  # reference write-up W1: 20 epochs, numbers read at epoch 19
 NATURAL_SIZE = 64
 LR_SCHEDULES = ("constant", "cosine")
@@ -56,6 +54,10 @@ class VAEConfig:
     flip: bool | None = None  # random horizontal flips; None: on for the natural-image VAE
     train_subset: int | None = None  # train on this many random training images (smoke runs); None: all
     seed: int = 0
+    # mixed precision (``utils.devices.autocast``): off, as measured (``python tools/bench.py --profile full --amp``
+    # on an H200: the published CIFAR-10 conv AE at 45,314 images/s under bf16 autocast against 58,704 in float32).
+    # A speed setting: not stored in checkpoints, so a run may resume with another one
+    amp: bool = False
 
     def resolved(self) -> VAEConfig:
         kind = model_kind(self.model)
@@ -104,9 +106,15 @@ def profile_defaults(profile: str, model: str) -> dict[str, int | str | None]:
     )
 
 
-def profile_config(profile: str, model: str, **settings) -> VAEConfig:
-    """A resolved run of ``model`` with the profile's defaults; ``settings`` (``None`` = keep) override them."""
-    given = {name: value for name, value in settings.items() if value is not None}
+def config_for(profile: str, dataset: str | None = None, model: str = "vae", **overrides) -> VAEConfig:
+    """What ``profile`` trains for ``model`` (``ae``, ``vae``, ``mlp-vae``, ``natural-vae``), resolved.
+
+    ``dataset``: default ``mnist5k`` (set ``cifar10`` for the published set-up); ``overrides`` (``None`` = keep)
+    replace any :class:`VAEConfig` field (``latent=16``, ``beta=0.8``, ``beta_schedule="linear"`` ...).
+    """
+    given = {name: value for name, value in overrides.items() if value is not None}
+    if dataset is not None:
+        given["dataset"] = dataset
     return VAEConfig(model=model, **{**profile_defaults(profile, model), **given}).resolved()
 
 
@@ -146,28 +154,34 @@ class Images:
 def load_images(dataset: str, split: str, model: str, image_size: int | None = None,
                 device: torch.device | str = "cpu") -> Images:
     """A split of ``dataset`` as the model ``model`` trains on it (resized to ``image_size`` if given)."""
-    data = load_dataset(dataset, split)
+    return as_images(load_dataset(dataset, split), model, image_size, device)
+
+
+def as_images(data: ImageSet, model: str, image_size: int | None = None, device: torch.device | str = "cpu") -> Images:
+    """An :class:`~utils.data.ImageSet` as the model ``model`` trains on it (resized to ``image_size`` if given)."""
     if image_size:
         data = data.resized(image_size)
     x = to_float(data.images, model_kind(model).value_range).to(device)
     if use_channels_last(device) and model != "mlp-vae":
         x = x.contiguous(memory_format=torch.channels_last)
-    return Images(x, data.images, data.labels, data.classes, split)
+    return Images(x, data.images, data.labels, data.classes, data.split)
 
 
 # --------------------------------------------------------------------------- the loss of one batch
 
 
-def loss_terms(model: nn.Module, x: torch.Tensor, generator: torch.Generator | None = None):
-    """``(output, recon, kl)`` per image: reconstruction loss (SSE, or BCE for the MLP) and KL (None for the AE)."""
-    kind = model_kind(model.family)
-    with autocast(x.device, AMP):
-        if not kind.variational:
+def loss_terms(model: nn.Module, x: torch.Tensor, generator: torch.Generator | None = None, amp: bool = False):
+    """``(output, recon, kl)`` per image: reconstruction loss (SSE, or BCE for the MLP) and KL (None for the AE).
+
+    ``x``: a batch in the model's value range; ``amp``: the forward pass under ``utils.devices.autocast``.
+    """
+    with autocast(x.device, amp):
+        if not model.variational:
             output = model(x).float()
             return output, sse_per_image(output, x), None
         output, mu, logvar = model(x, generator=generator)
     output, mu, logvar = output.float(), mu.float(), logvar.float()
-    if kind.likelihood == "bernoulli":
+    if model.likelihood == "bernoulli":
         return output, *elbo_terms(output, x, mu, logvar)
     return output, sse_per_image(output, x), gaussian_kl(mu, logvar)
 
@@ -196,125 +210,134 @@ def evaluate(model: nn.Module, data: Images, batch_size: int = 500, seed: int = 
 
 
 def make_model(config: VAEConfig, image_shape: tuple[int, int, int]) -> nn.Module:
-    """The model of a resolved config, tagged with its family and image shape."""
+    """The model of a resolved config for images of ``image_shape`` (``C x H x W``, square)."""
     channels, height, width = image_shape
     if height != width:
         raise ValueError(f"the models take square images, got {height}x{width}")
-    model = build_model(config.model, config.latent, channels, height, config.width)
-    model.family, model.image_shape = config.model, tuple(image_shape)
-    model.variational = model_kind(config.model).variational
-    return model
+    return build_model(config.model, config.latent, channels, height, config.width)
 
 
-def make_trainer(config: VAEConfig, data: Images, path: str | Path | None = None,
-                 device: torch.device | str | None = None) -> Trainer:
-    """A fresh model + Adam (+ AMP scaler) in a :class:`Trainer` whose config fully describes the run."""
-    config = config.resolved()
-    device = pick_device(device)
-    seed_everything(config.seed)
-    model = make_model(config, data.image_shape).to(device)
-    if use_channels_last(device) and config.model != "mlp-vae":
-        model.to(memory_format=torch.channels_last)
-    optimizer = adam(model.parameters(), config.lr)
-    scaler = torch.amp.GradScaler("cuda", enabled=AMP and device.type == "cuda" and not torch.cuda.is_bf16_supported())
-    n_train = min(len(data), config.train_subset or len(data))
-    steps_per_epoch = math.ceil(n_train / config.batch_size)
-    total = config.epochs * steps_per_epoch
-    factor = (lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))) \
-        if config.lr_schedule == "cosine" else (lambda step: 1.0)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    run_config = {**asdict(config), "image_shape": list(data.image_shape), "train_images": n_train,
-                  "steps_per_epoch": steps_per_epoch}
-    return Trainer({"model": model}, {"adam": optimizer}, run_config, path=path,
-                   extras={"scaler": scaler, "lr_schedule": schedule})
+class VAERun(Run):
+    """One AE, VAE, beta-VAE or MLP VAE of chapters 02-03: its data, :attr:`model`, Adam, schedules and Trainer.
 
-
-def train(config: VAEConfig, path: str | Path | None = None, device: torch.device | str | None = None,
-          resume: bool = True, progress: bool = True,
-          hooks: Mapping[int, Callable[[Trainer], None]] | None = None) -> Trainer:
-    """Train (or, from a finished checkpoint at ``path``, just load) one model.
-
-    History: ``loss`` (training batches, every 10 steps); at each epoch end, logged at that epoch's
-    last step: ``beta``, ``train_recon``, ``train_kl`` (means over the epoch's images), ``val_recon``,
-    ``val_kl`` and ``val_loss`` (= recon + KL, beta = 1) over the whole evaluation split.  On the CPU the
-    model trains on one thread by default (:func:`small_model_threads`, ``COURSE_THREADS``).
+    Every step minimises ``recon + beta * KL`` per image (Kingma & Welling 2014; beta: Higgins et al. 2017),
+    ``beta`` from the run's schedule for the current epoch.  History: ``loss`` and ``recon`` (training
+    batches, every 10 steps); at each epoch end, logged at that epoch's last step: ``beta``,
+    ``train_recon``, ``train_kl`` (means over the epoch's images), ``val_recon``, ``val_kl`` and
+    ``val_loss`` (= recon + KL, beta = 1) over the whole evaluation split.
     """
-    config = config.resolved()
-    device = pick_device(device)
-    train_data = load_images(config.dataset, "train", config.model, config.image_size, device)
-    val_data = load_images(config.dataset, eval_split(config.dataset), config.model, config.image_size, device)
-    require_images(val_data, 1, "the epoch-end evaluation", f"the {val_data.split} split of {config.dataset}")
-    trainer = make_trainer(config, train_data, path, device)
-    if resume:
-        trainer.resume()
-    model, optimizer = trainer.modules["model"], trainer.optimizers["adam"]
-    scaler, lr_schedule = trainer.extras["scaler"], trainer.extras["lr_schedule"]
-    pool = torch.arange(len(train_data), device=device)
-    if config.train_subset and config.train_subset < len(train_data):
-        pool = pool[torch.randperm(len(train_data), generator=torch.Generator().manual_seed(config.seed))
-                    [: config.train_subset].to(device)]
-    batches = IndexBatches(len(pool), config.batch_size, seed=config.seed, drop_last=False)
-    per_epoch = batches.steps_per_epoch
 
-    def step(i: int) -> dict[str, torch.Tensor]:
-        beta = beta_at(config.beta_schedule, config.beta, i // per_epoch, config.epochs)
-        x = train_data.x[pool[batches(i).to(device)]]
-        if config.flip:
-            flips = torch.rand(len(x), generator=torch.Generator().manual_seed(config.seed * 1_000_003 + i)) < 0.5
-            x = torch.where(flips.to(device)[:, None, None, None], x.flip(-1), x)
-        _, recon, kl = loss_terms(model, x)
+    def __init__(self, config: VAEConfig, path: str | Path | None = None, device: torch.device | str | None = None,
+                 data: ImageSet | None = None):
+        """``data``: training images already in memory (the benchmark's), which then serve as validation too;
+        by default the config's data set, from disk."""
+        self.config = config = config.resolved()
+        self.device = device = pick_device(device)
+        if data is not None:
+            self.train_data = self.val_data = as_images(data, config.model, config.image_size, device)
+        else:
+            self.train_data = load_images(config.dataset, "train", config.model, config.image_size, device)
+            self.val_data = load_images(config.dataset, eval_split(config.dataset), config.model, config.image_size,
+                                        device)
+        require_images(self.val_data, 1, "the epoch-end evaluation",
+                       f"the {self.val_data.split} split of {config.dataset}")
+        seed_everything(config.seed)
+        self.model = make_model(config, self.train_data.image_shape).to(device)
+        if use_channels_last(device) and config.model != "mlp-vae":
+            self.model.to(memory_format=torch.channels_last)
+        self.optimizer = adam(self.model.parameters(), config.lr)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda"
+                                           and not torch.cuda.is_bf16_supported())
+        self.pool = torch.arange(len(self.train_data), device=device)
+        if config.train_subset and config.train_subset < len(self.train_data):
+            chosen = torch.randperm(len(self.train_data), generator=torch.Generator().manual_seed(config.seed))
+            self.pool = self.pool[chosen[: config.train_subset].to(device)]
+        self.batches = IndexBatches(len(self.pool), config.batch_size, seed=config.seed, drop_last=False)
+        per_epoch = self.batches.steps_per_epoch
+        total = config.epochs * per_epoch
+        factor = (lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))) \
+            if config.lr_schedule == "cosine" else (lambda step: 1.0)
+        self.lr_schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+        run_config = {**{k: v for k, v in asdict(config).items() if k != "amp"},  # a speed setting, not the run's
+                      "image_shape": list(self.train_data.image_shape),
+                      "train_images": len(self.pool), "steps_per_epoch": per_epoch}
+        self.trainer = Trainer({"model": self.model}, {"adam": self.optimizer}, run_config, path=path,
+                               extras={"scaler": self.scaler, "lr_schedule": self.lr_schedule})
+        beta = f" beta {config.beta:g} {config.beta_schedule}" if self.model.variational else ""
+        self.description = f"{config.model}{beta} z{config.latent}"
+        self.log_every, self.checkpoint_every = min(10, per_epoch), 5 * per_epoch
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.epochs * self.batches.steps_per_epoch
+
+    def beta(self, step: int) -> float:
+        """The KL weight of training step ``step`` (the schedule's value for its epoch)."""
+        return beta_at(self.config.beta_schedule, self.config.beta, step // self.batches.steps_per_epoch,
+                       self.config.epochs)
+
+    def batch(self, index: int) -> torch.Tensor:
+        """The images of step ``index`` in the model's value range, flipped at random for the natural-image VAE."""
+        x = self.train_data.x[self.pool[self.batches(index).to(self.device)]]
+        if self.config.flip:  # the flips of a step depend on the step alone: a resumed run sees the same ones
+            noise = torch.Generator().manual_seed(self.config.seed * 1_000_003 + index)
+            flips = torch.rand(len(x), generator=noise) < 0.5
+            x = torch.where(flips.to(self.device)[:, None, None, None], x.flip(-1), x)
+        return x
+
+    def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One Adam step on ``recon + beta * KL`` (batch means), gradient clipping and the learning-rate schedule."""
+        _, recon, kl = loss_terms(self.model, x, amp=self.config.amp)
         kl = kl if kl is not None else torch.zeros_like(recon)
-        loss = recon.mean() + beta * kl.mean()
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if config.grad_clip:
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        lr_schedule.step()
-        trainer.tallies.add(recon=recon.detach().sum(), kl=kl.detach().sum(), images=len(x))  # checkpointed sums
+        loss = recon.mean() + self.beta(self.trainer.step) * kl.mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.lr_schedule.step()
+        self.trainer.tallies.add(recon=recon.detach().sum(), kl=kl.detach().sum(), images=len(x))  # epoch sums
         return {"loss": loss.detach(), "recon": recon.detach().mean()}
 
-    def end_of_epoch(run: Trainer) -> None:
-        recon, kl, count = run.tallies.take("recon", "kl", "images").values()
-        run.record("train_recon", recon / count)
-        if model.variational:
-            run.record("beta", beta_at(config.beta_schedule, config.beta, run.step // per_epoch - 1, config.epochs))
-            run.record("train_kl", kl / count)
-        for name, value in evaluate(model, val_data).items():
-            run.record(f"val_{name}", value)
+    def epoch_hooks(self) -> dict[int, Callable[[Trainer], None]]:
+        def end_of_epoch(trainer: Trainer) -> None:
+            recon, kl, count = trainer.tallies.take("recon", "kl", "images").values()
+            trainer.record("train_recon", recon / count)
+            if self.model.variational:
+                trainer.record("beta", self.beta(trainer.step - 1))
+                trainer.record("train_kl", kl / count)
+            for name, value in evaluate(self.model, self.val_data).items():
+                trainer.record(f"val_{name}", value)
 
-    every = add_hook(hooks, per_epoch, end_of_epoch)
-    name = config.model + (f" beta {config.beta:g} {config.beta_schedule}" if model.variational else "")
-    with small_model_threads(device):
-        trainer.run(step, config.epochs * per_epoch, desc=f"{name} z{config.latent}",
-                    log_every=min(10, per_epoch), checkpoint_every=5 * per_epoch, hooks=every, progress=progress)
-    model.eval()
-    return trainer
+        return {self.batches.steps_per_epoch: end_of_epoch}
+
+    def sample(self, n: int, seed: int = 0, temperature: float = 1.0) -> torch.Tensor:
+        """``n`` uint8 images decoded from ``z ~ N(0, temperature^2 I)`` (image ``k`` fixed by ``(seed, k)``)."""
+        return sample(self.model, n, seed=seed, temperature=temperature)
 
 
 # --------------------------------------------------------------------------- using a trained model
 
 
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> nn.Module:
-    """The model of a checkpoint written by :func:`train` (``DIR/model.pt``), in eval mode, with ``.config``."""
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, VAEConfig]:
+    """The model of a checkpoint written by :class:`VAERun` (``DIR/model.pt``), in eval mode, and its config."""
     state = load_checkpoint(path, map_location=device)
     saved = dict(state.get("config", {}))
     try:
         shape = tuple(saved["image_shape"])
-        config = VAEConfig(**{field.name: saved[field.name] for field in fields(VAEConfig)})
+        config = VAEConfig(**{field.name: saved[field.name] for field in fields(VAEConfig) if field.name != "amp"})
         model = make_model(config, shape)
         model.load_state_dict(state["modules"]["model"])
     except (KeyError, TypeError, RuntimeError) as error:
         raise ValueError(f"{path} is not a vae checkpoint ({type(error).__name__}: {error})") from None
-    model.config = config
-    return model.to(device).eval()
+    return model.to(device).eval(), config
 
 
 def to_images(model: nn.Module, output: torch.Tensor) -> torch.Tensor:
     """The decoder's output as uint8 images (``N x C x H x W`` on the CPU): Bernoulli means or clamped pixels."""
-    if model_kind(model.family).likelihood == "bernoulli":
+    if model.likelihood == "bernoulli":
         return to_uint8(torch.sigmoid(output.float()), (0.0, 1.0)).reshape(-1, *model.image_shape).cpu()
     return to_uint8(output.float().clamp(-1, 1), (-1.0, 1.0)).cpu()
 
@@ -329,8 +352,7 @@ def codes(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.Ten
     model.eval()
     out = []
     for part in chunks(len(x), batch_size):
-        with autocast(x.device, AMP):
-            code = model.encode(x[part])
+        code = model.encode(x[part])
         out.append((code[0] if isinstance(code, tuple) else code).float().cpu())
     return torch.cat(out)
 
@@ -347,8 +369,7 @@ def decode_images(model: nn.Module, z: torch.Tensor, batch_size: int = 500) -> t
     device = _device_of(model)
     images = []
     for part in chunks(len(z), batch_size):
-        with autocast(device, AMP):
-            images.append(to_images(model, model.decode(z[part].to(device))))
+        images.append(to_images(model, model.decode(z[part].to(device))))
     return torch.cat(images)
 
 

@@ -1,1 +1,5 @@
-"""VQ-VAE with learned priors over codebook indices (chapter 06)."""
+"""Chapter 06: a VQ-VAE and two priors over its code maps (a gated PixelCNN and a DCGAN done right)."""
+
+from vqvae.train import CodeGANRun, PixelCNNRun, VQVAERun, config_for
+
+__all__ = ["CodeGANRun", "PixelCNNRun", "VQVAERun", "config_for"]

@@ -25,19 +25,19 @@ from utils.image_measures import ssim
 from utils.runfiles import finish_run, save_reconstructions_npz, save_samples_npz
 from vqvae.train import (
     PRIORS,
+    CodeGANRun,
+    PixelCNNRun,
+    VQVAERun,
     augmented_codes,
     code_nll,
+    config_for,
     encode,
     load_bundle,
     load_images,
     map_labels,
-    profile_settings,
     reconstruct,
     sample_prior,
     save_bundle,
-    train_code_gan,
-    train_pixelcnn,
-    train_vqvae,
 )
 
 SAMPLES_PNG = 100
@@ -69,7 +69,7 @@ def build_parser() -> CourseArgumentParser:
 
 def train(args) -> int:
     profile = resolve_profile(args.profile)
-    settings = profile_settings(profile, args.dataset, args.seed)
+    settings = config_for(profile, args.dataset, args.seed)
     vq_config = replace(settings.vqvae, epochs=args.epochs or settings.vqvae.epochs)
     pixelcnn_config = replace(settings.pixelcnn, epochs=args.prior_epochs or settings.pixelcnn.epochs)
     gan_config = replace(settings.gan, steps=args.gan_steps or settings.gan.steps)
@@ -78,28 +78,30 @@ def train(args) -> int:
     shape = vq_config.shape
     print(f"VQ-VAE on {vq_config.dataset} ({profile} profile): K = {shape.num_codes} codes of D = {shape.code_dim}, "
           f"{vq_config.epochs} epochs; PixelCNN {pixelcnn_config.epochs} epochs; DCGAN {gan_config.steps} steps")
-    vq = train_vqvae(vq_config, path=out / "vqvae.pt", device=device)
-    model = vq.modules["model"]
-    train_images = load_images(vq_config.dataset, "train", device)
-    test_images = load_images(vq_config.dataset, "test", device)
+    vq = VQVAERun(vq_config, path=out / "vqvae.pt", device=device).load_or_train()
+    model, train_images, test_images = vq.model, vq.train_images, vq.test_images
     train_codes, test_codes = encode(model, train_images), encode(model, test_images)
     prior_codes = augmented_codes(model, train_images, settings.augment_copies, args.seed)
     labels = map_labels(vq_config.dataset, settings.augment_copies, device)
-    pixelcnn = train_pixelcnn(pixelcnn_config, vq, prior_codes, test_codes, path=out / "pixelcnn.pt",
-                              train_labels=labels.train, test_labels=labels.test, num_classes=labels.num_classes)
-    gan = train_code_gan(gan_config, vq, train_codes, path=out / "dcgan.pt")
+    pixelcnn = PixelCNNRun(pixelcnn_config, vq, prior_codes, test_codes, path=out / "pixelcnn.pt",
+                           train_labels=labels.train, test_labels=labels.test,
+                           num_classes=labels.num_classes).load_or_train()
+    gan = CodeGANRun(gan_config, vq, train_codes, path=out / "dcgan.pt").load_or_train()
     bundle = load_bundle(save_bundle(out / "model.pt", vq, pixelcnn, gan), device)
     recon_ssim = float(ssim(test_images.cpu(), reconstruct(model, test_images)).mean())
     metrics = {"dataset": vq_config.dataset, "profile": profile, "epochs": vq_config.epochs,
                "num_codes": shape.num_codes, "code_dim": shape.code_dim,
-               "test_reconstruction_ssim": recon_ssim, "test_reconstruction_loss": vq.last("test_reconstruction"),
-               "test_perplexity": vq.last("test_perplexity"), "test_codes_used": vq.last("test_codes_used"),
+               "test_reconstruction_ssim": recon_ssim,
+               "test_reconstruction_loss": vq.trainer.last("test_reconstruction"),
+               "test_perplexity": vq.trainer.last("test_perplexity"),
+               "test_codes_used": vq.trainer.last("test_codes_used"),
                "pixelcnn_test_nll": code_nll(bundle.pixelcnn, test_codes, labels.test),
                "pixelcnn_num_classes": bundle.pixelcnn.num_classes,
-               "trained_parts": {"vqvae": vq.config, "pixelcnn": pixelcnn.config, "dcgan": gan.config}}
+               "trained_parts": {"vqvae": vq.trainer.config, "pixelcnn": pixelcnn.trainer.config,
+                                 "dcgan": gan.trainer.config}}
     images = sample_prior(bundle, "pixelcnn", SAMPLES_PNG, seed=0)
-    images_seen = vq.step * vq_config.batch_size
-    summary = finish_run(out, vq, images_seen, metrics, samples=images, nrow=10)
+    images_seen = vq.trainer.step * vq_config.batch_size
+    summary = finish_run(out, vq.trainer, images_seen, metrics, samples=images, nrow=10)
     print(f"test reconstruction SSIM {recon_ssim:.3f}, code perplexity {metrics['test_perplexity']:.1f} "
           f"of {shape.num_codes}, PixelCNN test NLL {metrics['pixelcnn_test_nll']:.3f} nats per position; "
           f"wrote {out / 'model.pt'}, metrics.json, samples.png ({summary['wall_seconds']} s for the VQ-VAE)")

@@ -21,11 +21,12 @@ import torch
 
 from utils.augment import random_affine
 from utils.config import by_profile
-from utils.data import IndexBatches, chunks, load_dataset, require_images, to_float, to_uint8
+from utils.data import ImageSet, IndexBatches, chunks, load_dataset, require_images, to_float, to_uint8
 from utils.devices import autocast, pick_device, small_model_threads
 from utils.image_measures import ssim
 from utils.noise import categorical, per_sample_rand, per_sample_randn
-from utils.training import Trainer, adam, add_hook, load_checkpoint, save_checkpoint, seed_everything
+from utils.run import Run
+from utils.training import Trainer, adam, load_checkpoint, save_checkpoint, seed_everything
 from vqvae.losses import code_cross_entropy, discriminator_loss, generator_loss, perplexity, vqvae_loss
 from vqvae.models import PRESETS, VQVAE, VQVAEShape, preset_for
 from vqvae.priors import CodeDiscriminator, CodeGenerator, GatedPixelCNN
@@ -51,6 +52,9 @@ class VQVAEConfig:
     batch_size: int = 64
     lr: float = 2e-3  # peak of a one-cycle schedule
     seed: int = 0
+    # mixed precision (``utils.devices.autocast``): on, as measured (``python tools/bench.py --profile full --amp``
+    # on an H200: 1.29x the float32 speed).  A speed setting: not stored in checkpoints
+    amp: bool = True
 
     def resolved(self) -> VQVAEConfig:
         preset = self.preset or preset_for(self.dataset)
@@ -97,8 +101,12 @@ class ProfileSettings:
     temperature: float = 1.0  # PixelCNN sampling temperature
 
 
-def profile_settings(profile: str, dataset: str | None = None, seed: int = 0) -> ProfileSettings:
-    """The chapter's run sizes: seconds (smoke), minutes on two CPU cores (quick), OASIS on a GPU (full)."""
+def config_for(profile: str, dataset: str | None = None, seed: int = 0) -> ProfileSettings:
+    """What ``profile`` trains in chapter 06: the VQ-VAE, both priors, the augmentation and sampling temperature.
+
+    Seconds in ``smoke``, minutes on two CPU cores in ``quick`` (mnist5k), the published OASIS set-up on a
+    GPU in ``full``.
+    """
     dataset = dataset or by_profile(profile, smoke="mnist5k", quick="mnist5k", full="oasis")
     oasis = dataset == "oasis"
     vq = by_profile(profile, smoke=dict(epochs=1), quick=dict(epochs=8), full=dict(epochs=30 if oasis else 20))
@@ -152,66 +160,75 @@ def build_vqvae(config: VQVAEConfig, image_channels: int = 1) -> VQVAE:
     return model
 
 
-def make_vqvae_trainer(config: VQVAEConfig, train_images: torch.Tensor, path: str | Path | None = None,
-                       device: torch.device | str | None = None) -> Trainer:
-    config = config.resolved()
-    seed_everything(config.seed)
-    model = build_vqvae(config, train_images.shape[1]).to(pick_device(device))
-    optimizer = adam(model.parameters(), config.lr)
-    steps_per_epoch = len(train_images) // min(config.batch_size, len(train_images))
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.epochs * steps_per_epoch)
-    run_config = {**asdict(config), "image_shape": list(train_images.shape[1:]), "steps_per_epoch": steps_per_epoch,
-                  "data_variance": pixel_variance(train_images)}
-    return Trainer({"model": model}, {"adam": optimizer}, run_config, path=path, extras={"schedule": schedule})
-
-
-def train_vqvae(config: VQVAEConfig, path: str | Path | None = None, device: torch.device | str | None = None,
-                resume: bool = True, progress: bool = True, hooks: Hooks | None = None) -> Trainer:
-    """Train (or, from a finished checkpoint at ``path``, just load) the VQ-VAE.
+class VQVAERun(Run):
+    """The VQ-VAE of chapter 06 (van den Oord et al. 2017): its images, :attr:`model`, Adam (one-cycle) and Trainer.
 
     History: per batch (every 10 steps) ``loss``, ``reconstruction``, ``commitment``, ``perplexity``
     and ``codes_used`` (distinct codes in the batch); at every epoch end ``test_reconstruction``
     (MSE / variance over the whole test split), ``test_perplexity`` and ``test_codes_used`` (over
-    all its code positions), and ``restarts`` (dead codes restarted so far).  ``hooks``: extra
-    ``Trainer.run`` hooks, run after the epoch's evaluation.
+    all its code positions), and ``restarts`` (dead codes restarted so far).
     """
-    config = config.resolved()
-    device = pick_device(device)
-    train_images = load_images(config.dataset, "train", device)
-    test_images = load_images(config.dataset, "test", device)
-    require_images(test_images, 1, "the VQ-VAE's epoch-end evaluation", f"the test split of {config.dataset}")
-    trainer = make_vqvae_trainer(config, train_images, path, device)
-    if resume:
-        trainer.resume()
-    model, optimizer, schedule = trainer.modules["model"], trainer.optimizers["adam"], trainer.extras["schedule"]
-    variance = trainer.config["data_variance"]
-    batches = IndexBatches(len(train_images), config.batch_size, seed=config.seed)
 
-    def step(i: int) -> dict[str, torch.Tensor]:
-        x = as_input(train_images[batches(i).to(device)])
-        with autocast(device):
-            x_hat, quantized = model(x)
+    def __init__(self, config: VQVAEConfig, path: str | Path | None = None, device: torch.device | str | None = None,
+                 data: ImageSet | None = None):
+        """``data``: training images already in memory (the benchmark's), which then serve as the test split too;
+        by default the config's data set, from disk."""
+        self.config = config = config.resolved()
+        self.device = device = pick_device(device)
+        if data is not None:
+            self.train_images = self.test_images = data.images.to(device)
+        else:
+            self.train_images = load_images(config.dataset, "train", device)
+            self.test_images = load_images(config.dataset, "test", device)
+        require_images(self.test_images, 1, "the VQ-VAE's epoch-end evaluation", f"the test split of {config.dataset}")
+        seed_everything(config.seed)
+        self.model = build_vqvae(config, self.train_images.shape[1]).to(device)
+        self.optimizer = adam(self.model.parameters(), config.lr)
+        self.batches = IndexBatches(len(self.train_images), config.batch_size, seed=config.seed)
+        per_epoch = self.batches.steps_per_epoch
+        self.schedule = torch.optim.lr_scheduler.OneCycleLR(self.optimizer, config.lr,
+                                                            total_steps=config.epochs * per_epoch)
+        self.data_variance = pixel_variance(self.train_images)
+        run_config = {**{k: v for k, v in asdict(config).items() if k != "amp"},  # a speed setting, not the run's
+                      "image_shape": list(self.train_images.shape[1:]), "steps_per_epoch": per_epoch,
+                      "data_variance": self.data_variance}
+        self.trainer = Trainer({"model": self.model}, {"adam": self.optimizer}, run_config, path=path,
+                               extras={"schedule": self.schedule})
+        self.description = f"VQ-VAE {config.dataset}"
+        self.log_every, self.checkpoint_every = min(10, per_epoch), per_epoch
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.epochs * self.batches.steps_per_epoch
+
+    def batch(self, index: int) -> torch.Tensor:
+        """The images of step ``index`` as floats in [0, 1] (uint8 on the device until then)."""
+        return as_input(self.train_images[self.batches(index).to(self.device)])
+
+    def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One Adam step on MSE / variance + codebook loss + beta * commitment (straight-through gradients)."""
+        with autocast(self.device, self.config.amp):
+            x_hat, quantized = self.model(x)
         losses = vqvae_loss(x_hat.float(), x, quantized.codebook_loss.float(), quantized.commitment_loss.float(),
-                            config.beta, variance)
-        optimizer.zero_grad(set_to_none=True)
+                            self.config.beta, self.data_variance)
+        self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
-        optimizer.step()
-        schedule.step()
+        self.optimizer.step()
+        self.schedule.step()
         return {"loss": losses["loss"].detach(), "reconstruction": losses["reconstruction"].detach(),
                 "commitment": losses["commitment"].detach(), "perplexity": quantized.perplexity,
                 "codes_used": (quantized.counts > 0).sum()}
 
-    def end_of_epoch(run: Trainer) -> None:
-        for name, value in evaluate_vqvae(model, test_images, variance).items():
-            run.record(f"test_{name}", value)
-        run.record("restarts", model.quantizer.restarts)
+    def epoch_hooks(self) -> dict[int, Callable[[Trainer], None]]:
+        def end_of_epoch(trainer: Trainer) -> None:
+            for name, value in evaluate_vqvae(self.model, self.test_images, self.data_variance).items():
+                trainer.record(f"test_{name}", value)
+            trainer.record("restarts", self.model.quantizer.restarts)
 
-    per_epoch = trainer.config["steps_per_epoch"]
-    with small_model_threads(device):
-        trainer.run(step, config.epochs * per_epoch, desc=f"VQ-VAE {config.dataset}", log_every=min(10, per_epoch),
-                    checkpoint_every=per_epoch, hooks=add_hook(hooks, per_epoch, end_of_epoch), progress=progress)
-    model.eval()
-    return trainer
+        return {self.batches.steps_per_epoch: end_of_epoch}
+
+    def sample(self, n: int, seed: int = 0, **condition) -> torch.Tensor:
+        raise TypeError("the VQ-VAE alone has no prior to sample from: sample its PixelCNNRun or CodeGANRun")
 
 
 @torch.no_grad()
@@ -301,10 +318,10 @@ def code_counts(indices: torch.Tensor, num_codes: int) -> torch.Tensor:
 # --------------------------------------------------------------------------- the PixelCNN prior
 
 
-def _prior_run_config(prior: Any, vq_trainer: Trainer, map_shape: tuple[int, int]) -> dict[str, Any]:
+def _prior_run_config(prior: Any, vq: VQVAERun, map_shape: tuple[int, int]) -> dict[str, Any]:
     """A prior's checkpoint config: its own settings plus the VQ-VAE's, so they never mismatch."""
-    return {**asdict(prior), "map_shape": list(map_shape), "num_codes": vq_trainer.modules["model"].num_codes,
-            "vqvae": {**vq_trainer.config, "steps": vq_trainer.step}}
+    return {**asdict(prior), "map_shape": list(map_shape), "num_codes": vq.model.num_codes,
+            "vqvae": {**vq.trainer.config, "steps": vq.trainer.step}}
 
 
 def pixelcnn_classes(config: PixelCNNConfig, labels: torch.Tensor | None, num_classes: int | None) -> int | None:
@@ -314,64 +331,84 @@ def pixelcnn_classes(config: PixelCNNConfig, labels: torch.Tensor | None, num_cl
     return num_classes if num_classes is not None else int(labels.max()) + 1
 
 
-def train_pixelcnn(config: PixelCNNConfig, vq_trainer: Trainer, train_codes: torch.Tensor,
-                   test_codes: torch.Tensor | None = None, path: str | Path | None = None, resume: bool = True,
-                   progress: bool = True, train_labels: torch.Tensor | None = None,
-                   test_labels: torch.Tensor | None = None, num_classes: int | None = None,
-                   hooks: Hooks | None = None) -> Trainer:
-    """Fit the gated PixelCNN to the training split's code maps (``N x h x w``, on the training device).
+class PixelCNNRun(Run):
+    """The gated PixelCNN prior (van den Oord et al. 2016) fitted to a VQ-VAE's training code maps.
 
-    With ``train_labels`` (int64 ``N``, one per map; for :func:`augmented_codes` repeat the split's
-    labels ``copies + 1`` times) and ``config.conditional``, the PixelCNN learns ``p(map | label)``
-    over ``num_classes`` classes (default: the largest label + 1); ``test_labels`` then go with
-    ``test_codes``.  Without labels it learns ``p(map)``.
+    ``train_codes``: int64 ``N x h x w`` maps on the training device.  With ``train_labels`` (int64 ``N``, one
+    per map; for :func:`augmented_codes` repeat the split's labels ``copies + 1`` times) and
+    ``config.conditional``, the PixelCNN learns ``p(map | label)`` over ``num_classes`` classes (default: the
+    largest label + 1); ``test_labels`` then go with ``test_codes``.  Without labels it learns ``p(map)``.
 
-    History: ``loss`` (cross-entropy in nats per position, every 10 steps); at every epoch end
-    ``test_nll`` on ``test_codes`` (when given), before any of ``hooks`` (extra ``Trainer.run`` hooks).
+    History: ``loss`` (cross-entropy in nats per position, every 10 steps); at every epoch end ``test_nll``
+    on ``test_codes`` (when given).
     """
-    device = train_codes.device
-    seed_everything(config.seed)
-    num_codes = vq_trainer.modules["model"].num_codes
-    num_classes = pixelcnn_classes(config, train_labels, num_classes)
-    if num_classes is None:
-        train_labels = test_labels = None
-    else:
-        if len(train_labels) != len(train_codes):
-            raise ValueError(f"{len(train_labels)} labels for {len(train_codes)} code maps")
-        if test_codes is not None and test_labels is None:
-            raise ValueError("a class-conditional PixelCNN needs test_labels with test_codes")
-        train_labels = train_labels.long().to(device)
-    prior = GatedPixelCNN(num_codes, config.channels, config.layers, num_classes=num_classes).to(device)
-    optimizer = adam(prior.parameters(), config.lr)
-    batches = IndexBatches(len(train_codes), config.batch_size, seed=config.seed)
-    steps = config.epochs * batches.steps_per_epoch
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    run_config = {**_prior_run_config(config, vq_trainer, tuple(train_codes.shape[1:])),
-                  "steps_per_epoch": batches.steps_per_epoch, "num_classes": num_classes}
-    trainer = Trainer({"prior": prior}, {"adam": optimizer}, run_config, path=path, extras={"schedule": schedule})
-    if resume:
-        trainer.resume()
 
-    def step(i: int) -> dict[str, torch.Tensor]:
-        index = batches(i).to(device)
-        codes = train_codes[index]
-        with autocast(device):
-            logits = prior(codes, None if train_labels is None else train_labels[index])
+    description = "PixelCNN prior"
+
+    def __init__(self, config: PixelCNNConfig, vq: VQVAERun, train_codes: torch.Tensor,
+                 test_codes: torch.Tensor | None = None, path: str | Path | None = None,
+                 train_labels: torch.Tensor | None = None, test_labels: torch.Tensor | None = None,
+                 num_classes: int | None = None):
+        self.config, self.device = config, train_codes.device
+        seed_everything(config.seed)
+        num_classes = pixelcnn_classes(config, train_labels, num_classes)
+        if num_classes is None:
+            train_labels = test_labels = None
+        else:
+            if len(train_labels) != len(train_codes):
+                raise ValueError(f"{len(train_labels)} labels for {len(train_codes)} code maps")
+            if test_codes is not None and test_labels is None:
+                raise ValueError("a class-conditional PixelCNN needs test_labels with test_codes")
+            train_labels = train_labels.long().to(self.device)
+        self.train_codes, self.test_codes = train_codes, test_codes
+        self.train_labels, self.test_labels = train_labels, test_labels
+        self.map_shape = tuple(train_codes.shape[1:])
+        self.prior = GatedPixelCNN(vq.model.num_codes, config.channels, config.layers, num_classes=num_classes)
+        self.prior.to(self.device)
+        self.optimizer = adam(self.prior.parameters(), config.lr)
+        self.batches = IndexBatches(len(train_codes), config.batch_size, seed=config.seed)
+        per_epoch = self.batches.steps_per_epoch
+        self.schedule = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, config.epochs * per_epoch)
+        run_config = {**_prior_run_config(config, vq, self.map_shape), "steps_per_epoch": per_epoch,
+                      "num_classes": num_classes}
+        self.trainer = Trainer({"prior": self.prior}, {"adam": self.optimizer}, run_config, path=path,
+                               extras={"schedule": self.schedule})
+        self.log_every, self.checkpoint_every = min(10, per_epoch), per_epoch
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.epochs * self.batches.steps_per_epoch
+
+    def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The code maps of step ``index`` and their labels (None for an unconditional PixelCNN)."""
+        rows = self.batches(index).to(self.device)
+        return self.train_codes[rows], None if self.train_labels is None else self.train_labels[rows]
+
+    def step(self, batch: tuple[torch.Tensor, torch.Tensor | None]) -> dict[str, torch.Tensor]:
+        """One Adam step on the cross-entropy of every position's code given the codes before it."""
+        codes, labels = batch
+        with autocast(self.device):
+            logits = self.prior(codes, labels)
         loss = code_cross_entropy(logits.float(), codes)
-        optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        schedule.step()
+        self.optimizer.step()
+        self.schedule.step()
         return {"loss": loss.detach()}
 
-    if test_codes is not None:
-        hooks = add_hook(hooks, batches.steps_per_epoch,
-                         lambda run: run.record("test_nll", code_nll(prior, test_codes, test_labels)))
-    with small_model_threads(device):
-        trainer.run(step, steps, desc="PixelCNN prior", log_every=min(10, batches.steps_per_epoch),
-                    checkpoint_every=batches.steps_per_epoch, hooks=hooks, progress=progress)
-    prior.eval()
-    return trainer
+    def epoch_hooks(self) -> dict[int, Callable[[Trainer], None]]:
+        if self.test_codes is None:
+            return {}
+
+        def test_nll(trainer: Trainer) -> None:
+            trainer.record("test_nll", code_nll(self.prior, self.test_codes, self.test_labels))
+
+        return {self.batches.steps_per_epoch: test_nll}
+
+    def sample(self, n: int, seed: int = 0, labels: torch.Tensor | int | None = None,
+               temperature: float = 1.0) -> torch.Tensor:
+        """``n`` code maps (int64, CPU); see :func:`sample_pixelcnn`."""
+        return sample_pixelcnn(self.prior, n, self.map_shape, seed, temperature, labels)
 
 
 @torch.no_grad()
@@ -434,56 +471,66 @@ def sample_pixelcnn(prior: GatedPixelCNN, n: int, map_shape: tuple[int, int], se
 # --------------------------------------------------------------------------- the DCGAN prior
 
 
-def train_code_gan(config: CodeGANConfig, vq_trainer: Trainer, train_codes: torch.Tensor,
-                   path: str | Path | None = None, resume: bool = True, progress: bool = True,
-                   hooks: Hooks | None = None) -> Trainer:
-    """Fit the DCGAN prior to the training split's code maps (one D and one G update per step).
+class CodeGANRun(Run):
+    """The DCGAN prior over code maps (Radford et al. 2016, done right): one discriminator and one generator
+    update per step; the discriminator reads code vectors through the VQ-VAE's frozen codebook.
 
     History (every 10 steps): ``d_loss``, ``g_loss``, ``d_real`` / ``d_fake`` (mean discriminator
     probabilities) and ``fake_perplexity`` (code usage of the generated maps, to compare with the
-    real maps' perplexity: a collapsing generator uses few codes).  ``hooks``: ``Trainer.run`` hooks.
+    real maps' perplexity: a collapsing generator uses few codes).
     """
-    device = train_codes.device
-    seed_everything(config.seed)
-    model = vq_trainer.modules["model"]
-    map_size = train_codes.shape[-1]
-    generator = CodeGenerator(model.num_codes, map_size, config.z_dim, config.width).to(device)
-    discriminator = CodeDiscriminator(model.quantizer.codebook.detach(), map_size, config.d_width).to(device)
-    opt_g = adam(generator.parameters(), config.lr, config.betas)
-    opt_d = adam(discriminator.parameters(), config.lr, config.betas)
-    trainer = Trainer({"G": generator, "D": discriminator}, {"G": opt_g, "D": opt_d},
-                      _prior_run_config(config, vq_trainer, tuple(train_codes.shape[1:])), path=path)
-    if resume:
-        trainer.resume()
-    batches = IndexBatches(len(train_codes), config.batch_size, seed=config.seed)
 
-    def step(i: int) -> dict[str, torch.Tensor]:
-        real = torch.nn.functional.one_hot(train_codes[batches(i).to(device)], model.num_codes)
-        real = real.permute(0, 3, 1, 2).float()
-        z = torch.randn(len(real), config.z_dim, device=device)
-        with autocast(device):
-            fake = generator.sample_one_hot(z, config.tau)
-            real_logits, fake_logits = discriminator(real).float(), discriminator(fake.detach()).float()
+    description = "DCGAN prior"
+    log_every, checkpoint_every = 10, 500
+
+    def __init__(self, config: CodeGANConfig, vq: VQVAERun, train_codes: torch.Tensor,
+                 path: str | Path | None = None):
+        self.config, self.device = config, train_codes.device
+        seed_everything(config.seed)
+        self.num_codes, map_size = vq.model.num_codes, train_codes.shape[-1]
+        self.generator = CodeGenerator(self.num_codes, map_size, config.z_dim, config.width).to(self.device)
+        self.discriminator = CodeDiscriminator(vq.model.quantizer.codebook.detach(), map_size, config.d_width)
+        self.discriminator.to(self.device)
+        self.opt_g = adam(self.generator.parameters(), config.lr, config.betas)
+        self.opt_d = adam(self.discriminator.parameters(), config.lr, config.betas)
+        self.trainer = Trainer({"G": self.generator, "D": self.discriminator}, {"G": self.opt_g, "D": self.opt_d},
+                               _prior_run_config(config, vq, tuple(train_codes.shape[1:])), path=path)
+        self.train_codes = train_codes
+        self.batches = IndexBatches(len(train_codes), config.batch_size, seed=config.seed)
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.steps
+
+    def batch(self, index: int) -> torch.Tensor:
+        """The real maps of step ``index``, one-hot: float ``B x K x h x w``."""
+        real = torch.nn.functional.one_hot(self.train_codes[self.batches(index).to(self.device)], self.num_codes)
+        return real.permute(0, 3, 1, 2).float()
+
+    def step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A discriminator update, then a generator update through straight-through Gumbel-softmax maps."""
+        z = torch.randn(len(real), self.config.z_dim, device=self.device)
+        with autocast(self.device):
+            fake = self.generator.sample_one_hot(z, self.config.tau)
+            real_logits, fake_logits = self.discriminator(real).float(), self.discriminator(fake.detach()).float()
         d_loss = discriminator_loss(real_logits, fake_logits)
-        opt_d.zero_grad(set_to_none=True)
+        self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
-        opt_d.step()
-        with autocast(device):
-            g_loss = generator_loss(discriminator(fake).float())
-        opt_g.zero_grad(set_to_none=True)
+        self.opt_d.step()
+        with autocast(self.device):
+            g_loss = generator_loss(self.discriminator(fake).float())
+        self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
-        opt_g.step()
+        self.opt_g.step()
         fake_counts = fake.detach().float().sum(dim=(0, 2, 3))
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
                 "d_real": torch.sigmoid(real_logits).mean().detach(),
                 "d_fake": torch.sigmoid(fake_logits).mean().detach(),
                 "fake_perplexity": perplexity(fake_counts)}
 
-    with small_model_threads(device):
-        trainer.run(step, config.steps, desc="DCGAN prior", log_every=10, checkpoint_every=500, hooks=hooks,
-                    progress=progress)
-    generator.eval()
-    return trainer
+    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+        """``n`` code maps (int64, CPU); see :func:`sample_code_gan`."""
+        return sample_code_gan(self.generator, n, seed)
 
 
 @torch.no_grad()
@@ -534,14 +581,14 @@ def nearest_real_ssim(samples: torch.Tensor, real: torch.Tensor, candidates: int
 # --------------------------------------------------------------------------- the CLI's bundle
 
 
-def save_bundle(path: str | Path, vq: Trainer, pixelcnn: Trainer, gan: Trainer) -> Path:
+def save_bundle(path: str | Path, vq: VQVAERun, pixelcnn: PixelCNNRun, gan: CodeGANRun) -> Path:
     """``model.pt`` of ``python -m vqvae train``: the VQ-VAE and both priors, with their configurations."""
     return save_checkpoint(path, {
         "format": BUNDLE_FORMAT,
         "kind": "vqvae",
-        "vqvae": {"state": vq.modules["model"].state_dict(), "config": vq.config},
-        "pixelcnn": {"state": pixelcnn.modules["prior"].state_dict(), "config": pixelcnn.config},
-        "dcgan": {"state": gan.modules["G"].state_dict(), "config": gan.config},
+        "vqvae": {"state": vq.model.state_dict(), "config": vq.trainer.config},
+        "pixelcnn": {"state": pixelcnn.prior.state_dict(), "config": pixelcnn.trainer.config},
+        "dcgan": {"state": gan.generator.state_dict(), "config": gan.trainer.config},
     })
 
 

@@ -1,9 +1,10 @@
 """Benchmark: training images per second, in-memory tensors vs the usual DataLoader pipeline.
 
-``python -m utils.bench [CASE ...] [--device cpu|cuda] [--seconds S] [--json FILE]``
+``python tools/bench.py [CASE ...] [--device cpu|cuda] [--seconds S] [--json FILE]``
 
-For every model family at its ``quick`` configuration it trains the same model, with the
-same batch size and optimiser, twice:
+For every model family at its ``quick`` configuration it runs the family's own training step
+(``Run.step`` of ``gan``, ``vae``, ``vae.mlp``, ``vqvae``: the code that trains, losses, clipping,
+schedules and all) on the same batches, fed two ways:
 
 * **in memory** -- the course's path: the whole set is a uint8 tensor on the training device,
   a batch is an index slice (:class:`utils.data.IndexBatches`) turned into floats there;
@@ -23,7 +24,6 @@ the small models on N threads instead of one, as it does in the course.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -42,8 +42,7 @@ from PIL import Image
 
 from utils.cli import CourseArgumentParser, run_cli
 from utils.data import EMBEDDED, ImageSet, IndexBatches, load_dataset, to_float
-from utils.devices import autocast, course_threads, pick_device, small_model_threads
-from utils.training import adam
+from utils.devices import course_threads, pick_device, small_model_threads
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], None]
 SampleFn = Callable[[int], torch.Tensor]
@@ -51,140 +50,105 @@ SampleFn = Callable[[int], torch.Tensor]
 
 @dataclass(frozen=True)
 class Case:
-    """One model family at one set-up; ``build(device, options, data)`` -> (train step, sampler, model)."""
+    """One model family at one set-up; ``build(device, options, data)`` -> (train step, sampler, networks).
+
+    The train step is the family's own :meth:`Run.step` (``utils.run``) on a batch the benchmark hands it, so
+    the table measures the code that trains; the sampler is the family's own ``sample``.
+    """
 
     name: str
     description: str
     batch_size: int
-    value_range: tuple[float, float]
     build: Callable[[torch.device, dict, ImageSet], tuple[StepFn, SampleFn, torch.nn.Module]]
-    single_thread: bool = False  # a small model: one CPU thread, or COURSE_THREADS (utils.devices.small_model_threads)
+    value_range: tuple[float, float] = (0.0, 1.0)  # what the family's step takes
     conv: bool = False  # channels-last applies
     image_shape: tuple[int, int, int] = (1, 28, 28)  # mnist5k; other shapes train on random images of that shape
 
 
-def _adam_step(model: torch.nn.Module, lr: float = 1e-3, betas=(0.9, 0.999)):
-    optimizer = adam(model.parameters(), lr, betas)
+def _mlp_vae_case(chapter: str, latent: int):
+    """Chapter 04's VAE or chapter 05's CVAE: :class:`vae.mlp.MLPVAERun` (it reads mnist5k itself)."""
 
-    def apply(loss: torch.Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return apply
-
-
-def _mlp_vae_case(conditional: bool, hidden: int, latent: int):
     def build(device: torch.device, options: dict, data: ImageSet):
-        from cvae.models import build_model
-        from vae.mlp import training_loss
+        import cvae
+        import vae.latent
+        from vae.mlp import MLPVAERun
 
-        model = build_model("cvae" if conditional else "vae", latent=latent, hidden=hidden).to(device)
-        update = _adam_step(model)
+        config = vae.latent.config_for("quick", latent=latent) if chapter == "04" else cvae.config_for("quick")
+        run = MLPVAERun(config, device=device)
+        conditional = run.model.conditional
 
-        def step(x: torch.Tensor, y: torch.Tensor) -> None:  # the course's own loss (and autocast rule)
-            update(training_loss(model, x.flatten(1), y if conditional else None))
+        def step(x: torch.Tensor, y: torch.Tensor) -> None:
+            run.step((x.flatten(1), y if conditional else None))
 
-        @torch.no_grad()
         def sample(n: int) -> torch.Tensor:
-            z = torch.randn(n, latent, device=device)
-            labels = torch.arange(n, device=device) % 10 if conditional else None
-            return torch.sigmoid(model.decode(z, labels))
+            return run.sample(n, labels=torch.arange(n) % 10 if conditional else None)
 
-        return step, sample, model
+        return step, sample, run.model
 
     return build
 
 
 def _gan_case(loss: str, profile: str = "quick"):
+    """A GAN variant: :class:`gan.train.GanRun` on the benchmark's images."""
+
     def build(device: torch.device, options: dict, data: ImageSet):
-        import gan.train
-        from gan.train import GanRun, gan_config
+        import gan
 
-        gan.train.AMP = bool(options.get("amp"))  # measure AMP even where the family leaves it off
-        config = gan_config(loss, profile)
-        run = GanRun(config, device=device, data=data)
-        steps = [0]
-
-        def step(x: torch.Tensor, y: torch.Tensor) -> None:  # one critic update, G every n_critic, as GanRun.step
-            run.discriminator_step(x)
-            steps[0] += 1
-            if steps[0] % config.n_critic == 0:
-                run.generator_step(config.batch_size)
-            run.scaler.update()
-
-        @torch.no_grad()
-        def sample(n: int) -> torch.Tensor:  # from what the course samples (a weight average where kept)
-            return run.sampler(run.noise(n))
-
-        return step, sample, torch.nn.ModuleList([run.generator, run.discriminator])
+        run = gan.GanRun(gan.config_for(profile, loss=loss, amp=bool(options.get("amp"))), device=device, data=data)
+        return (lambda x, y: run.step(x)), (lambda n: run.sample(n, seed=0)), \
+            torch.nn.ModuleList([run.generator, run.discriminator])
 
     return build
 
 
 def _conv_ae_case(model_name: str, latent: int, profile: str = "quick"):
+    """Chapter 02's conv autoencoder: :class:`vae.train.VAERun`; an AE has no prior, so random codes are decoded."""
+
     def build(device: torch.device, options: dict, data: ImageSet):
-        import vae.train
-        from vae.train import loss_terms, make_model, profile_config
+        import vae
+        from vae.train import decode_images
 
-        vae.train.AMP = bool(options.get("amp"))  # measure AMP even where the family leaves it off
-        config = profile_config(profile, model_name, latent=latent)
-        model = make_model(config, data.image_shape).to(device)
-        update = _adam_step(model, config.lr)
+        config = vae.config_for(profile, model=model_name, latent=latent, amp=bool(options.get("amp")))
+        run = vae.VAERun(config, device=device, data=data)
 
-        def step(x: torch.Tensor, y: torch.Tensor) -> None:
-            _, recon, kl = loss_terms(model, x)
-            update((recon if kl is None else recon + config.beta * kl).mean())
-
-        @torch.no_grad()
         def sample(n: int) -> torch.Tensor:
-            return model.decode(torch.randn(n, config.latent, device=device))
+            return decode_images(run.model, torch.randn(n, config.latent))
 
-        return step, sample, model
+        return (lambda x, y: run.step(x)), sample, run.model
 
     return build
 
 
 def _vqvae_case(profile: str = "quick"):
+    """Chapter 06's VQ-VAE: :class:`vqvae.train.VQVAERun`; sampling decodes random code maps (a prior's cost on top)."""
+
     def build(device: torch.device, options: dict, data: ImageSet):
-        from vqvae.losses import vqvae_loss
-        from vqvae.train import build_vqvae, profile_settings
+        from dataclasses import replace
 
-        config = profile_settings(profile).vqvae
-        model = build_vqvae(config, data.image_shape[0]).to(device)
-        update = _adam_step(model, config.lr)
+        from vqvae.train import VQVAERun, config_for, decode
+
+        config = replace(config_for(profile, "mnist5k").vqvae if profile == "quick" else config_for(profile).vqvae,
+                         amp=True)
+        run = VQVAERun(config, device=device, data=data)
         with torch.no_grad():
-            map_shape = model(torch.zeros(1, *data.image_shape, device=device))[1].indices.shape[1:]
+            map_shape = run.model.encode_indices(run.batch(0)[:1]).shape[1:]
 
-        def step(x: torch.Tensor, y: torch.Tensor) -> None:
-            with autocast(device):
-                x_hat, quantized = model(x)
-            variance = 0.1  # about the digits' pixel variance (the loss divides the reconstruction error by it)
-            losses = vqvae_loss(x_hat.float(), x, quantized.codebook_loss.float(),
-                                quantized.commitment_loss.float(), config.beta, variance)
-            update(losses["loss"])
+        def sample(n: int) -> torch.Tensor:
+            return decode(run.model, torch.randint(0, run.model.num_codes, (n, *map_shape)))
 
-        @torch.no_grad()
-        def sample(n: int) -> torch.Tensor:  # decoding code maps (a prior's own sampling cost comes on top)
-            codes = torch.randint(0, model.quantizer.num_codes, (n, *map_shape), device=device)
-            return model.decode_indices(codes)
-
-        return step, sample, model
+        return (lambda x, y: run.step(x)), sample, run.model
 
     return build
 
 
 CASES: dict[str, Case] = {
-    "mlp_vae": Case("mlp_vae", "MLP VAE 784-400-2 (chapter 04)", 128, (0.0, 1.0),
-                    _mlp_vae_case(False, 400, 2), single_thread=True),
-    "cvae": Case("cvae", "CVAE 794-500-2 (chapter 05)", 128, (0.0, 1.0),
-                 _mlp_vae_case(True, 500, 2), single_thread=True),
-    "conv_ae": Case("conv_ae", "the published conv AE, latent 128, quick width 8 (chapter 02)", 32, (0.0, 1.0),
-                    _conv_ae_case("ae", 128), single_thread=True, conv=True),
-    "gan": Case("gan", "digit WGAN-GP, quick set-up (chapter 01)", 64, (-1.0, 1.0), _gan_case("wgan-gp"),
-                single_thread=True, conv=True),
-    "vqvae": Case("vqvae", "digit VQ-VAE, quick set-up (chapter 06)", 64, (0.0, 1.0), _vqvae_case(),
-                  single_thread=True, conv=True),
+    "mlp_vae": Case("mlp_vae", "MLP VAE 784-400-2 (chapter 04)", 128, _mlp_vae_case("04", 2)),
+    "cvae": Case("cvae", "CVAE 794-500-2 (chapter 05)", 128, _mlp_vae_case("05", 2)),
+    "conv_ae": Case("conv_ae", "the published conv AE, latent 128, quick width 8 (chapter 02)", 32,
+                    _conv_ae_case("ae", 128), value_range=(-1.0, 1.0), conv=True),
+    "gan": Case("gan", "digit WGAN-GP, quick set-up (chapter 01)", 64, _gan_case("wgan-gp"), value_range=(-1.0, 1.0),
+                conv=True),
+    "vqvae": Case("vqvae", "digit VQ-VAE, quick set-up (chapter 06)", 64, _vqvae_case(), conv=True),
 }
 
 # ``--profile full``: the published set-ups of the conv families, on random images of the published shape (the
@@ -192,12 +156,12 @@ CASES: dict[str, Case] = {
 FULL_CASES: dict[str, Case] = {
     "mlp_vae": CASES["mlp_vae"],
     "cvae": CASES["cvae"],
-    "conv_ae": Case("conv_ae", "the reference write-up's CIFAR-10 conv AE, latent 128, width 32", 256, (0.0, 1.0),
-                    _conv_ae_case("ae", 128, "full"), single_thread=True, conv=True, image_shape=(3, 32, 32)),
-    "gan": Case("gan", "the published CUB ResNet WGAN-GP, 128 channels", 256, (-1.0, 1.0), _gan_case("wgan-gp", "full"),
-                single_thread=True, conv=True, image_shape=(3, 32, 32)),
-    "vqvae": Case("vqvae", "the OASIS VQ-VAE (K 512, D 64) on 256 px slices", 32, (0.0, 1.0), _vqvae_case("full"),
-                  single_thread=True, conv=True, image_shape=(1, 256, 256)),
+    "conv_ae": Case("conv_ae", "the published CIFAR-10 conv AE, latent 128, width 32", 256,
+                    _conv_ae_case("ae", 128, "full"), value_range=(-1.0, 1.0), conv=True, image_shape=(3, 32, 32)),
+    "gan": Case("gan", "the published CUB ResNet WGAN-GP, 128 channels", 256, _gan_case("wgan-gp", "full"),
+                value_range=(-1.0, 1.0), conv=True, image_shape=(3, 32, 32)),
+    "vqvae": Case("vqvae", "the OASIS VQ-VAE (K 512, D 64) on 256 px slices", 32, _vqvae_case("full"), conv=True,
+                  image_shape=(1, 256, 256)),
 }
 PROFILES = {"quick": CASES, "full": FULL_CASES}
 
@@ -416,7 +380,7 @@ def run_case(name: str, device: torch.device, seconds: float, warmup: int, worke
     case = PROFILES[profile][name]
     torch.manual_seed(0)
     data = bench_data(case)
-    threads = small_model_threads(device) if case.single_thread else contextlib.nullcontext()
+    threads = small_model_threads(device)  # as Run.train: one CPU thread, or COURSE_THREADS
     channels_last = bool(variant.get("channels_last")) and case.conv
     with threads:
         step, sample, model = case.build(device, variant, data)
@@ -486,7 +450,7 @@ def variants_for(device: torch.device, args: argparse.Namespace, case: Case) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = CourseArgumentParser(prog="python -m utils.bench", description=__doc__.splitlines()[0])
+    parser = CourseArgumentParser(prog="python tools/bench.py", description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="*", metavar="CASE", help=f"cases to run (default: all of {', '.join(CASES)})")
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     parser.add_argument("--seconds", type=float, default=5.0, help="timed seconds per path (default 5)")
@@ -520,11 +484,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in args.cases or list(CASES):
         for variant in variants_for(device, args, PROFILES[args.profile][name]):
             print(f"{name} [{variant_label(variant)}] ...", flush=True)
-            command = [sys.executable, "-m", "utils.bench", "--one", name, "--profile", args.profile,
+            command = [sys.executable, __file__, "--one", name, "--profile", args.profile,
                        "--device", str(device), "--seconds", str(args.seconds), "--warmup", str(args.warmup),
                        "--workers", str(args.workers),
                        "--variant", json.dumps(variant)]
-            # the families' own switches (utils.devices.autocast / use_channels_last) follow the variant
+            # the variant's AMP is also the case's config field (amp=True); the environment switches
+            # (utils.devices.autocast / use_channels_last) follow the variant
             env = {**os.environ, "COURSE_AMP": "1" if variant.get("amp") else "0",
                    "COURSE_CHANNELS_LAST": "1" if variant.get("channels_last") else "0"}
             done = subprocess.run(command, capture_output=True, text=True, env=env)
