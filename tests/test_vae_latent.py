@@ -17,6 +17,7 @@ from vae.latent import (
     GaussianMixtureSampler,
     NearestNeighbourSampler,
     central_and_marginal,
+    compare_sets,
     config_for,
     decode_codes,
     distribution_table,
@@ -237,3 +238,20 @@ def test_mlp_training_loss_is_the_elbo_and_bfloat16_only_when_asked(monkeypatch)
     mixed = training_loss(model, x)
     assert mixed.dtype == torch.float32 and not torch.equal(mixed, loss)
     assert mixed.item() == pytest.approx(loss.item(), rel=0.02)
+
+
+def test_compare_sets_separates_blur_from_likeness():
+    torch.manual_seed(0)
+    test = load_dataset("mnist5k", "test")  # the reference: every digit
+    classifier = DigitClassifier().eval()
+    sharp = load_dataset("mnist5k", "train").images[::10][:300]
+    blurred = torch.nn.functional.avg_pool2d(sharp.float(), 3, stride=1, padding=1).round().to(torch.uint8)
+    codes = {"general": torch.randn(300, 2), "marginal": 3 * torch.randn(300, 2)}
+    knn = NearestNeighbourSampler(k=3).fit(torch.randn(200, 2), torch.arange(200) % 10)
+    result = compare_sets(sharp, blurred, test.images, test.labels, classifier, least=1, codes=codes, neighbours=knn)
+    assert result["marginal"]["mid_gray"] > 2 * result["general"]["mid_gray"]  # blur raises the mid-gray share
+    assert result["real"]["mid_gray"] == pytest.approx(mid_gray_share(test.images))
+    assert result["shared_digits"] and math.isfinite(result["general"]["per_digit_fid"])
+    assert result["marginal"]["radius"] > 2 * result["general"]["radius"]  # codes three times as spread
+    itself = compare_sets(sharp, sharp, test.images, test.labels, classifier, least=1)
+    assert itself["general"] == itself["marginal"] and "radius" not in itself["general"]
