@@ -28,6 +28,7 @@ from utils.training import Trainer, adam, load_checkpoint, seed_everything
 
 FULL_DATASET = "cub"
 LR_DECAYS = ("constant", "linear")
+NOT_STORED = ("amp", "fid_every", "fid_samples", "final_samples")  # speed and evaluation: a resumed run may differ
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class GanConfig:
     # full --amp`` on an H200: the published ResNet WGAN-GP at 4,954 images/s under bf16 autocast against 8,638 in
     # float32).  A speed setting: not stored in checkpoints, so a run may resume with another one
     amp: bool = False
+    # evaluation (the notebook's, not the run's: not stored in checkpoints either)
+    fid_every: int = 1000  # iterations between FID evaluations during training
+    fid_samples: int = 10_000  # samples per FID during training
+    final_samples: int = 50_000  # samples for the final numbers
 
     def __post_init__(self) -> None:
         if self.lr_decay not in LR_DECAYS:
@@ -62,23 +67,27 @@ class GanConfig:
     def for_trainer(self) -> dict[str, Any]:
         """As stored in checkpoints (a resumed run must agree on every field but the speed setting ``amp``)."""
         settings = {**asdict(self), "betas": list(self.betas)}
-        settings.pop("amp")
+        for name in NOT_STORED:
+            settings.pop(name)
         return settings
 
 
 def config_for(profile: str, dataset: str | None = None, loss: str = "wgan-gp", **overrides: Any) -> GanConfig:
     """What ``profile`` trains for ``loss``: a small digit GAN offline, the published ResNet GAN in ``full``.
 
-    ``overrides`` replace any :class:`GanConfig` field (``iters=500``, ``channels=32`` ...).
+    It also says how the chapter evaluates each profile: an FID every ``fid_every`` iterations on ``fid_samples``
+    samples, and ``final_samples`` for the final numbers.  ``overrides`` replace any :class:`GanConfig` field
+    (``iters=500``, ``channels=32``, ``final_samples=5000`` ...).
     """
     get_loss(loss)  # fail early on a bad name
     digits = {"architecture": "digits", "z_dim": 64, "lr": 1e-3, "channels": 16, "d_channels": 16}
     digits |= QUICK_SCHEDULE[loss]  # a loss's own schedule may widen the nets
     settings = by_profile(
         profile,
-        smoke=dict(digits, iters=20, channels=8, d_channels=8),
-        quick=digits,
-        full=dict(architecture="resnet", iters=30_000, batch_size=256, n_critic=5, z_dim=128, channels=128),
+        smoke=dict(digits, iters=20, channels=8, d_channels=8, fid_every=10, fid_samples=100, final_samples=200),
+        quick=dict(digits, fid_every=500, fid_samples=1000, final_samples=1000),
+        full=dict(architecture="resnet", iters=30_000, batch_size=256, n_critic=5, z_dim=128, channels=128,
+                  fid_every=1000, fid_samples=10_000, final_samples=50_000),  # the published FID set-up
     )
     dataset = dataset or default_dataset(profile, full=FULL_DATASET)
     return GanConfig(loss=loss, dataset=dataset, **{**settings, **overrides})

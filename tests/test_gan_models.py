@@ -201,3 +201,11 @@ def test_quick_wgan_gp_samples_a_wider_generator_through_its_weight_average():
     quick = config_for("quick", loss="wgan-gp")
     assert (quick.channels, quick.d_channels, quick.ema_decay) == (32, 16, 0.999)
     assert config_for("quick", loss="lsgan").ema_decay is None and config_for("full", loss="wgan-gp").ema_decay is None
+
+
+def test_config_for_holds_the_evaluation_counts_and_checkpoints_leave_them_out():
+    full, quick = config_for("full", loss="lsgan"), config_for("quick", loss="lsgan")
+    assert (full.fid_every, full.fid_samples, full.final_samples) == (1000, 10_000, 50_000)  # the published FIDs
+    assert (quick.fid_every, quick.fid_samples, quick.final_samples) == (500, 1000, 1000)
+    stored = config_for("quick", loss="lsgan", final_samples=10, amp=True).for_trainer()
+    assert stored == quick.for_trainer() and "final_samples" not in stored and "amp" not in stored
