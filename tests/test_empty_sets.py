@@ -45,19 +45,9 @@ from vae.train import decode_images as vae_decode
 from vae.train import evaluate as vae_evaluate
 from vae.train import reconstruct as vae_reconstruct
 from vae.train import sample as vae_sample
+from vqvae.prior_runs import code_nll, sample_code_gan, sample_pixelcnn
 from vqvae.priors import CodeGenerator, GatedPixelCNN
-from vqvae.train import (
-    VQVAEConfig,
-    build_vqvae,
-    code_nll,
-    decode,
-    encode,
-    evaluate_vqvae,
-    nearest_real_ssim,
-    pixel_variance,
-    sample_code_gan,
-    sample_pixelcnn,
-)
+from vqvae.train import VQVAEConfig, build_vqvae, decode, encode, evaluate_vqvae, nearest_real_ssim, pixel_variance
 
 DIGITS = load_dataset("mnist5k", "test").images[:8]
 NONE = DIGITS[:0]

@@ -12,8 +12,8 @@ from utils.noise import categorical, per_sample_rand, per_sample_randn, sample_s
 from vae.latent import GaussianMixtureSampler, NearestNeighbourSampler, prior_codes
 from vae.train import VAEConfig, make_model
 from vae.train import sample as vae_sample
+from vqvae.prior_runs import sample_code_gan, sample_pixelcnn
 from vqvae.priors import CodeGenerator, GatedPixelCNN
-from vqvae.train import sample_code_gan, sample_pixelcnn
 
 
 def assert_k_ignores_n(draw, k: int = 2, n: int = 10) -> None:

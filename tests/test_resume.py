@@ -24,16 +24,8 @@ from gan.train import GanRun
 from utils.training import Trainer, load_checkpoint
 from vae.mlp import MLPVAERun
 from vae.train import VAERun
-from vqvae.train import (
-    CodeGANConfig,
-    CodeGANRun,
-    PixelCNNConfig,
-    PixelCNNRun,
-    VQVAEConfig,
-    VQVAERun,
-    augmented_codes,
-    load_images,
-)
+from vqvae.prior_runs import CodeGANRun, PixelCNNRun
+from vqvae.train import CodeGANConfig, PixelCNNConfig, VQVAEConfig, VQVAERun, augmented_codes, load_images
 
 TrainFn = Callable[..., Trainer]  # train(path=..., hooks=...) -> the run's Trainer, after load-or-train
 

@@ -18,9 +18,9 @@ from vqvae.losses import (
     vqvae_loss,
 )
 from vqvae.models import PRESETS, VQVAE
+from vqvae.prior_runs import sample_pixelcnn, sampling_labels
 from vqvae.priors import CodeDiscriminator, CodeGenerator, GatedPixelCNN, upsampling_steps
 from vqvae.quantizer import VectorQuantizer
-from vqvae.train import sample_pixelcnn, sampling_labels
 
 
 def test_straight_through_passes_the_gradient_unchanged():

@@ -21,18 +21,9 @@ from image_fixtures import make_oasis_tree
 from utils.cli import run_cli
 from utils.data import load_dataset
 from vqvae.__main__ import main
-from vqvae.train import (
-    CodeGANConfig,
-    CodeGANRun,
-    PixelCNNConfig,
-    PixelCNNRun,
-    VQVAERun,
-    config_for,
-    encode,
-    load_bundle,
-    load_images,
-    map_labels,
-)
+from vqvae.bundle import load_bundle
+from vqvae.prior_runs import CodeGANRun, PixelCNNRun
+from vqvae.train import CodeGANConfig, PixelCNNConfig, VQVAERun, config_for, encode, load_images, map_labels
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,5 +1,6 @@
 """Chapter 06: a VQ-VAE and two priors over its code maps (a gated PixelCNN and a DCGAN done right)."""
 
-from vqvae.train import CodeGANRun, PixelCNNRun, VQVAERun, config_for
+from vqvae.prior_runs import CodeGANRun, PixelCNNRun
+from vqvae.train import VQVAERun, config_for
 
 __all__ = ["CodeGANRun", "PixelCNNRun", "VQVAERun", "config_for"]

@@ -23,22 +23,9 @@ from utils.data import dataset_info
 from utils.devices import pick_device
 from utils.image_measures import ssim
 from utils.runfiles import finish_run, save_reconstructions_npz, save_samples_npz
-from vqvae.train import (
-    PRIORS,
-    CodeGANRun,
-    PixelCNNRun,
-    VQVAERun,
-    augmented_codes,
-    code_nll,
-    config_for,
-    encode,
-    load_bundle,
-    load_images,
-    map_labels,
-    reconstruct,
-    sample_prior,
-    save_bundle,
-)
+from vqvae.bundle import PRIORS, load_bundle, sample_prior, save_bundle
+from vqvae.prior_runs import CodeGANRun, PixelCNNRun, code_nll
+from vqvae.train import VQVAERun, augmented_codes, config_for, encode, load_images, map_labels, reconstruct
 
 SAMPLES_PNG = 100
 
