@@ -93,6 +93,7 @@ class ProfileSettings:
     gan: CodeGANConfig = field(default_factory=CodeGANConfig)
     augment_copies: int = 0  # moved copies of the training images whose code maps the PixelCNN also learns
     temperature: float = 1.0  # PixelCNN sampling temperature
+    n_samples: int = 500  # samples the chapter draws from each prior and scores
 
 
 def config_for(profile: str, dataset: str | None = None, seed: int = 0) -> ProfileSettings:
@@ -114,7 +115,7 @@ def config_for(profile: str, dataset: str | None = None, seed: int = 0) -> Profi
     return ProfileSettings(VQVAEConfig(dataset=dataset, seed=seed, **vq).resolved(),
                            PixelCNNConfig(seed=seed, **pixelcnn), CodeGANConfig(seed=seed, **gan),
                            augment_copies=by_profile(profile, smoke=0, quick=3, full=0 if oasis else 2),
-                           temperature=1.0)
+                           temperature=1.0, n_samples=100 if oasis else 500)
 
 
 # --------------------------------------------------------------------------- data
