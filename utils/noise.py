@@ -12,7 +12,7 @@ interesting sample by its seed and index.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -35,14 +35,6 @@ def sample_seed(seed: int, index: int, stream: int = 0) -> int:
     value = (value * 0x94D049BB133111EB) & _MASK
     value ^= value >> 31
     return (value ^ (value >> 32)) & 0xFFFFFFFF
-
-
-def sample_generators(n: int, seed: int, stream: int = 0, start: int = 0) -> Iterator[torch.Generator]:
-    """One CPU ``torch.Generator`` per sample ``start .. start + n - 1`` of ``seed``."""
-    if n < 0:
-        raise ValueError(f"the number of samples must be >= 0, got {n}")
-    for index in range(start, start + n):
-        yield torch.Generator().manual_seed(sample_seed(seed, index, stream))
 
 
 def _per_sample(draw, n: int, shape: Sequence[int], seed: int, stream: int, device, dtype) -> torch.Tensor:
