@@ -8,7 +8,7 @@ the offline schedules are in :data:`QUICK_SCHEDULE`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +18,16 @@ from torch.optim.swa_utils import AveragedModel
 
 from gan.losses import get_loss, gradient_penalty
 from gan.models import build_gan
-from utils.config import by_profile, default_dataset
+from utils.config import by_profile, default_dataset, from_stored, not_stored, stored_settings
 from utils.data import ImageSet, IndexBatches, chunks, load_dataset, to_float, to_uint8
 from utils.devices import autocast, pick_device, use_channels_last
 from utils.fid import FidScore, custom_stats_name, fid_scorer
-from utils.noise import per_sample_randn
+from utils.noise import per_sample_randn, seed_everything
 from utils.run import Run
-from utils.training import Trainer, adam, load_checkpoint, seed_everything
+from utils.training import Trainer, adam, load_checkpoint
 
 FULL_DATASET = "cub"
 LR_DECAYS = ("constant", "linear")
-NOT_STORED = ("amp", "fid_every", "fid_samples", "final_samples")  # speed and evaluation: a resumed run may differ
 
 
 @dataclass(frozen=True)
@@ -50,11 +49,12 @@ class GanConfig:
     # mixed precision (``utils.devices.autocast``): off for the GANs, as measured (``python tools/bench.py --profile
     # full --amp`` on an H200: the published ResNet WGAN-GP at 4,954 images/s under bf16 autocast against 8,638 in
     # float32).  A speed setting: not stored in checkpoints, so a run may resume with another one
-    amp: bool = False
+    amp: bool = not_stored(False)
+    channels_last: bool = not_stored(True)  # channels-last tensors and weights on CUDA (ignored on the CPU)
     # evaluation (the notebook's, not the run's: not stored in checkpoints either)
-    fid_every: int = 1000  # iterations between FID evaluations during training
-    fid_samples: int = 10_000  # samples per FID during training
-    final_samples: int = 50_000  # samples for the final numbers
+    fid_every: int = not_stored(1000)  # iterations between FID evaluations during training
+    fid_samples: int = not_stored(10_000)  # samples per FID during training
+    final_samples: int = not_stored(50_000)  # samples for the final numbers
 
     def __post_init__(self) -> None:
         if self.lr_decay not in LR_DECAYS:
@@ -65,11 +65,8 @@ class GanConfig:
         return 28 if self.architecture == "digits" else 32
 
     def for_trainer(self) -> dict[str, Any]:
-        """As stored in checkpoints (a resumed run must agree on every field but the speed setting ``amp``)."""
-        settings = {**asdict(self), "betas": list(self.betas)}
-        for name in NOT_STORED:
-            settings.pop(name)
-        return settings
+        """As stored in checkpoints: every field but the speed and evaluation settings (a resumed run must agree)."""
+        return {**stored_settings(self), "betas": list(self.betas)}
 
 
 def config_for(profile: str, dataset: str | None = None, loss: str = "wgan-gp", **overrides: Any) -> GanConfig:
@@ -147,12 +144,13 @@ class GanRun(Run):
         self.device = pick_device(device)
         data = (data if data is not None else load_dataset(config.dataset, "train")).resized(config.image_size)
         self.real_images, self.classes = data.images, data.classes  # uint8 on the CPU, for metrics
+        self.channels_last = use_channels_last(self.device, config.channels_last)
         self.images = self._on_device(to_float(data.images.to(self.device)))
         self.generator, self.discriminator = build_gan(config.architecture, config.z_dim, config.channels,
                                                        data.image_shape[0], config.d_channels)
         self.generator.to(self.device)
         self.discriminator.to(self.device)
-        if use_channels_last(self.device):
+        if self.channels_last:
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
         # the weight average that sampling uses (batch-norm statistics averaged too), if the config keeps one
@@ -172,7 +170,7 @@ class GanRun(Run):
 
     def _on_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device)
-        return x.contiguous(memory_format=torch.channels_last) if use_channels_last(self.device) else x
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     @property
     def sampler(self) -> nn.Module:
@@ -315,7 +313,7 @@ def load_generator(path: str | Path, device: str | torch.device | None = None) -
     image_channels = saved.pop("image_channels", None)
     if "G" not in state.get("modules", {}) or image_channels is None:
         raise ValueError(f"{path} is not a GAN checkpoint (no generator in it)")
-    config = GanConfig(**{**saved, "betas": tuple(saved["betas"])})
+    config = from_stored(GanConfig, {**saved, "betas": tuple(saved["betas"])})
     generator, _ = build_gan(config.architecture, config.z_dim, config.channels, image_channels)
     weights = state["modules"]["G"]
     if "G_average" in state["modules"]:  # an AveragedModel's state: the averaged generator's under "module."

@@ -33,3 +33,54 @@ def test_by_profile_and_default_dataset():
 def test_checkpoint_dir_is_per_profile(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_CHECKPOINTS", str(tmp_path))
     assert checkpoint_dir("quick") == tmp_path / "quick"
+
+
+# --------------------------------------------------------------------------- what a checkpoint stores
+
+
+def test_speed_and_evaluation_fields_are_not_stored_and_take_defaults_when_rebuilt():
+    from dataclasses import dataclass
+
+    from utils.config import from_stored, not_stored, stored_settings
+
+    @dataclass(frozen=True)
+    class Example:
+        epochs: int = 3
+        amp: bool = not_stored(False)
+        samples: int = not_stored(100)
+
+    stored = stored_settings(Example(epochs=5, amp=True, samples=7))
+    assert stored == {"epochs": 5}
+    assert from_stored(Example, {**stored, "image_shape": [1, 28, 28]}) == Example(epochs=5)
+    with pytest.raises(KeyError):
+        from_stored(Example, {"amp": True})
+
+
+def test_every_family_leaves_amp_and_channels_last_out_of_its_checkpoints():
+    import gan
+    import vae
+    import vqvae
+    from utils.config import stored_settings
+
+    for config in (gan.config_for("quick"), vae.config_for("quick"), vqvae.config_for("quick").vqvae):
+        assert {"amp", "channels_last"} <= set(vars(config)) and not {"amp", "channels_last"} & set(
+            stored_settings(config))
+    assert "fid_every" not in gan.config_for("quick").for_trainer()
+
+
+def test_chapter_04_evaluation_counts_come_from_its_config_for():
+    from utils.config import stored_settings
+    from vae.latent import config_for
+
+    quick, full = config_for("quick"), config_for("full")
+    assert (quick.score_samples, quick.distribution_samples) == (5000, 30_000)
+    assert (full.score_samples, full.epochs, full.dataset) == (10_000, 100, "mnist")
+    assert config_for("quick", score_samples=None).score_samples == 5000  # None keeps the profile's value
+    assert stored_settings(config_for("quick", score_samples=50)) == stored_settings(quick)  # not part of the run
+
+
+def test_channels_last_is_a_config_choice_applied_on_cuda_only():
+    from utils.devices import use_channels_last
+
+    assert use_channels_last("cuda") and not use_channels_last("cuda", wanted=False)
+    assert not use_channels_last("cpu") and not use_channels_last("cpu", wanted=True)

@@ -11,6 +11,7 @@ import torch
 
 from utils.data import IndexBatches
 from utils.devices import autocast, cpu_threads, small_model_threads
+from utils.noise import seed_everything
 from utils.training import (
     CheckpointMismatchError,
     NonFiniteLossError,
@@ -18,7 +19,6 @@ from utils.training import (
     adam,
     load_checkpoint,
     save_checkpoint,
-    seed_everything,
 )
 
 DATA = torch.randn(96, 5)

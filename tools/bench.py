@@ -94,7 +94,9 @@ def _gan_case(loss: str, profile: str = "quick"):
     def build(device: torch.device, options: dict, data: ImageSet):
         import gan
 
-        run = gan.GanRun(gan.config_for(profile, loss=loss, amp=bool(options.get("amp"))), device=device, data=data)
+        config = gan.config_for(profile, loss=loss, amp=bool(options.get("amp")),
+                                channels_last=bool(options.get("channels_last")))
+        run = gan.GanRun(config, device=device, data=data)
         return (lambda x, y: run.step(x)), (lambda n: run.sample(n, seed=0)), \
             torch.nn.ModuleList([run.generator, run.discriminator])
 
@@ -108,7 +110,8 @@ def _conv_ae_case(model_name: str, latent: int, profile: str = "quick"):
         import vae
         from vae.train import decode_images
 
-        config = vae.config_for(profile, model=model_name, latent=latent, amp=bool(options.get("amp")))
+        config = vae.config_for(profile, model=model_name, latent=latent, amp=bool(options.get("amp")),
+                                channels_last=bool(options.get("channels_last")))
         run = vae.VAERun(config, device=device, data=data)
 
         def sample(n: int) -> torch.Tensor:
@@ -128,7 +131,7 @@ def _vqvae_case(profile: str = "quick"):
         from vqvae.train import VQVAERun, config_for, decode
 
         config = replace(config_for(profile, "mnist5k").vqvae if profile == "quick" else config_for(profile).vqvae,
-                         amp=True)
+                         amp=True, channels_last=bool(options.get("channels_last")))
         run = VQVAERun(config, device=device, data=data)
         with torch.no_grad():
             map_shape = run.model.encode_indices(run.batch(0)[:1]).shape[1:]
@@ -381,11 +384,9 @@ def run_case(name: str, device: torch.device, seconds: float, warmup: int, worke
     torch.manual_seed(0)
     data = bench_data(case)
     threads = small_model_threads(device)  # as Run.train: one CPU thread, or COURSE_THREADS
-    channels_last = bool(variant.get("channels_last")) and case.conv
+    channels_last = bool(variant.get("channels_last")) and case.conv  # the Run's config lays out its own weights
     with threads:
         step, sample, model = case.build(device, variant, data)
-        if channels_last:
-            model.to(memory_format=torch.channels_last)
         if variant.get("compile"):
             step = torch.compile(step)
         x = to_float(data.images[: case.batch_size], case.value_range).to(device)
@@ -488,10 +489,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                        "--device", str(device), "--seconds", str(args.seconds), "--warmup", str(args.warmup),
                        "--workers", str(args.workers),
                        "--variant", json.dumps(variant)]
-            # the variant's AMP is also the case's config field (amp=True); the environment switches
-            # (utils.devices.autocast / use_channels_last) follow the variant
-            env = {**os.environ, "COURSE_AMP": "1" if variant.get("amp") else "0",
-                   "COURSE_CHANNELS_LAST": "1" if variant.get("channels_last") else "0"}
+            # the variant sets the config fields amp and channels_last; COURSE_AMP (utils.devices.autocast's
+            # switch over every config) follows it, so that a float32 row is float32 whatever the config says
+            env = {**os.environ, "COURSE_AMP": "1" if variant.get("amp") else "0"}
             done = subprocess.run(command, capture_output=True, text=True, env=env)
             if done.returncode != 0:
                 print(f"  failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")

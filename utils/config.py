@@ -12,8 +12,10 @@ environment variable:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import asdict, field, fields
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 
@@ -68,3 +70,28 @@ def checkpoint_dir(profile: str) -> Path:
 def outputs_dir() -> Path:
     """Executed notebooks and reports written by ``make course``."""
     return Path(os.environ.get("COURSE_OUTPUTS", REPO_ROOT / "outputs")).expanduser()
+
+
+# --------------------------------------------------------------------------- run settings vs evaluation settings
+
+
+def not_stored(default: Any) -> Any:
+    """A config field that is not part of what a checkpoint holds (speed and evaluation settings).
+
+    ``amp: bool = not_stored(False)`` in a dataclass: a run resumed or reloaded with another value of
+    such a field (mixed precision, channels-last, an FID cadence, a sample count) is the same run, so
+    :func:`stored_settings` leaves it out of the settings a checkpoint is checked against.
+    """
+    return field(default=default, metadata={"stored": False})
+
+
+def stored_settings(config: Any) -> dict[str, Any]:
+    """The fields of the dataclass ``config`` that make a run (those not marked :func:`not_stored`), as a dict."""
+    values = asdict(config)
+    return {f.name: values[f.name] for f in fields(config) if f.metadata.get("stored", True)}
+
+
+def from_stored(config_class: type[T], saved: Mapping[str, Any]) -> T:
+    """The config ``config_class`` rebuilt from what :func:`stored_settings` wrote (speed and evaluation fields
+    take their defaults; other keys in ``saved`` are ignored).  ``KeyError`` if a stored field is missing."""
+    return config_class(**{f.name: saved[f.name] for f in fields(config_class) if f.metadata.get("stored", True)})

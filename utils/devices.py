@@ -2,7 +2,8 @@
 
 Every family asks here instead of deciding for itself: :func:`pick_device` (CUDA, then Apple's MPS, then
 the CPU), :func:`small_model_threads` (one CPU thread unless ``COURSE_THREADS`` says otherwise),
-:func:`autocast` (``COURSE_AMP``) and :func:`use_channels_last` (``COURSE_CHANNELS_LAST``).
+:func:`autocast` (a config's ``amp``; ``COURSE_AMP`` overrides it) and :func:`use_channels_last` (a config's
+``channels_last``).
 """
 
 from __future__ import annotations
@@ -62,9 +63,13 @@ def _switched_on(variable: str, default: bool = True) -> bool:
     return default if not value else value not in ("0", "false", "no", "off")
 
 
-def use_channels_last(device: torch.device | str) -> bool:
-    """Conv models take channels-last tensors on CUDA (faster convolutions); ``COURSE_CHANNELS_LAST=0`` turns it off."""
-    return torch.device(device).type == "cuda" and _switched_on("COURSE_CHANNELS_LAST")
+def use_channels_last(device: torch.device | str, wanted: bool = True) -> bool:
+    """Whether a conv model whose config asks for channels-last (``wanted``) gets it: on CUDA only.
+
+    Channels-last (N x H x W x C in memory) lets cuDNN pick its faster convolution kernels; on the CPU
+    it gains nothing for the course's small nets, so it is never used there.
+    """
+    return wanted and torch.device(device).type == "cuda"
 
 
 def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:

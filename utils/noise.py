@@ -1,4 +1,9 @@
-"""Per-sample random noise: sample ``k`` of seed ``S`` is the same whatever number of samples is drawn.
+"""Random numbers: seeding every generator, their state for exact resume, and per-sample noise.
+
+:func:`seed_everything` seeds Python's, NumPy's and torch's generators; :func:`capture_rng_state` /
+:func:`restore_rng_state` put all of them into a checkpoint and back (``utils.training.Trainer``).
+
+Per-sample noise: sample ``k`` of seed ``S`` is the same whatever number of samples is drawn.
 
 Every sampler of the course (GAN, VAE, CVAE, the VQ-VAE's priors, the latent samplers of chapter 04)
 draws its noise here.  One shared stream for a whole batch would not do: torch's CPU ``randn`` fills a
@@ -12,11 +17,70 @@ interesting sample by its seed and index.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import torch
 
 _MASK = 2**64 - 1
+
+
+# --------------------------------------------------------------------------- seeding and generator states
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy's global generator and torch's (CPU and CUDA) with ``seed``."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """The state of every generator :func:`seed_everything` seeds, as tensors and numbers a checkpoint can hold."""
+    numpy_state = np.random.get_state(legacy=False)
+    state = {
+        "python": random.getstate(),
+        "numpy": {
+            "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+            "pos": int(numpy_state["state"]["pos"]),
+            "has_gauss": int(numpy_state["has_gauss"]),
+            "gauss": float(numpy_state["gauss"]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: Mapping[str, Any]) -> None:
+    """Put back a state from :func:`capture_rng_state` (loaded on any device)."""
+    random.setstate(_as_tuples(state["python"]))
+    numpy = state["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": "MT19937",
+            "state": {"key": numpy["key"].cpu().numpy().astype(np.uint32), "pos": numpy["pos"]},
+            "has_gauss": numpy["has_gauss"],
+            "gauss": numpy["gauss"],
+        }
+    )
+    # a checkpoint loaded with map_location="cuda" brings these back on the GPU; RNG states live on the CPU
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def _as_tuples(value: Any) -> Any:
+    """``random.setstate`` wants the nested tuples back (a checkpoint may hold lists)."""
+    if isinstance(value, list | tuple):
+        return tuple(_as_tuples(v) for v in value)
+    return value
+
+
+# --------------------------------------------------------------------------- per-sample noise
 
 
 def sample_seed(seed: int, index: int, stream: int = 0) -> int:

@@ -13,7 +13,6 @@ which is what notebooks need for load-or-train.
 from __future__ import annotations
 
 import math
-import random
 import signal
 import threading
 import time
@@ -21,11 +20,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from utils.files import atomic_write
+from utils.noise import capture_rng_state, restore_rng_state
 
 CHECKPOINT_FORMAT = 1
 History = dict[str, list[tuple[int, float]]]
@@ -50,56 +49,6 @@ def adam(parameters, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> to
     course's CPU the MLP VAE's training step ran about 20 % faster with it (``python tools/bench.py mlp_vae``).
     """
     return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=True)
-
-
-# --------------------------------------------------------------------------- seeds
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def capture_rng_state() -> dict[str, Any]:
-    numpy_state = np.random.get_state(legacy=False)
-    state = {
-        "python": random.getstate(),
-        "numpy": {
-            "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
-            "pos": int(numpy_state["state"]["pos"]),
-            "has_gauss": int(numpy_state["has_gauss"]),
-            "gauss": float(numpy_state["gauss"]),
-        },
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng_state(state: Mapping[str, Any]) -> None:
-    random.setstate(_as_tuples(state["python"]))
-    numpy = state["numpy"]
-    np.random.set_state(
-        {
-            "bit_generator": "MT19937",
-            "state": {"key": numpy["key"].cpu().numpy().astype(np.uint32), "pos": numpy["pos"]},
-            "has_gauss": numpy["has_gauss"],
-            "gauss": numpy["gauss"],
-        }
-    )
-    # a checkpoint loaded with map_location="cuda" brings these back on the GPU; RNG states live on the CPU
-    torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-
-
-def _as_tuples(value: Any) -> Any:
-    """``random.setstate`` wants the nested tuples back (a checkpoint may hold lists)."""
-    if isinstance(value, list | tuple):
-        return tuple(_as_tuples(v) for v in value)
-    return value
 
 
 # --------------------------------------------------------------------------- checkpoint files

@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from utils.config import not_stored, stored_settings
 from utils.data import IndexBatches, chunks, load_dataset, require_images, to_float, to_uint8
 from utils.devices import autocast, pick_device
-from utils.noise import per_sample_randn
+from utils.noise import per_sample_randn, seed_everything
 from utils.run import Run
-from utils.training import Trainer, adam, seed_everything
+from utils.training import Trainer, adam
 from vae.losses import elbo_loss, elbo_terms, reparameterize
 
 
@@ -142,6 +143,9 @@ class MLPVAEConfig:
     batch_size: int = 128
     lr: float = 1e-3
     seed: int = 0
+    # chapter 04's evaluation (not the run's: not stored in checkpoints)
+    score_samples: int = not_stored(5000)  # images per generated set for IS and FID
+    distribution_samples: int = not_stored(30_000)  # prior samples whose digits the classifier counts
 
     def __post_init__(self) -> None:
         if self.model not in MLP_MODELS:
@@ -178,7 +182,7 @@ class MLPVAERun(Run):
         self.optimizer = adam(self.model.parameters(), config.lr)
         self.batches = IndexBatches(len(self.x_train), config.batch_size, seed=config.seed, drop_last=False)
         per_epoch = self.batches.steps_per_epoch
-        run_config = {**asdict(config), "image_shape": list(train.image_shape), "num_classes": num_classes,
+        run_config = {**stored_settings(config), "image_shape": list(train.image_shape), "num_classes": num_classes,
                       "steps_per_epoch": per_epoch}
         self.trainer = Trainer({"model": self.model}, {"adam": self.optimizer}, run_config, path=path)
         self.description = f"{config.model} {config.dataset} z{config.latent}"

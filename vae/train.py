@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from utils.config import by_profile
+from utils.config import by_profile, from_stored, not_stored, stored_settings
 from utils.data import ImageSet, IndexBatches, chunks, dataset_info, load_dataset, require_images, to_float, to_uint8
 from utils.devices import autocast, pick_device, use_channels_last
-from utils.noise import per_sample_randn
+from utils.noise import per_sample_randn, seed_everything
 from utils.run import Run
-from utils.training import Trainer, adam, load_checkpoint, seed_everything
+from utils.training import Trainer, adam, load_checkpoint
 from vae.losses import BETA_SCHEDULES, beta_at, elbo_terms, gaussian_kl, sse_per_image
 from vae.models import DEFAULT_WIDTH, build_model, model_kind
 
@@ -57,7 +57,8 @@ class VAEConfig:
     # mixed precision (``utils.devices.autocast``): off, as measured (``python tools/bench.py --profile full --amp``
     # on an H200: the published CIFAR-10 conv AE at 45,314 images/s under bf16 autocast against 58,704 in float32).
     # A speed setting: not stored in checkpoints, so a run may resume with another one
-    amp: bool = False
+    amp: bool = not_stored(False)
+    channels_last: bool = not_stored(True)  # conv nets on CUDA: channels-last tensors and weights (a speed setting)
 
     def resolved(self) -> VAEConfig:
         kind = model_kind(self.model)
@@ -152,17 +153,21 @@ class Images:
 
 
 def load_images(dataset: str, split: str, model: str, image_size: int | None = None,
-                device: torch.device | str = "cpu") -> Images:
+                device: torch.device | str = "cpu", channels_last: bool = False) -> Images:
     """A split of ``dataset`` as the model ``model`` trains on it (resized to ``image_size`` if given)."""
-    return as_images(load_dataset(dataset, split), model, image_size, device)
+    return as_images(load_dataset(dataset, split), model, image_size, device, channels_last)
 
 
-def as_images(data: ImageSet, model: str, image_size: int | None = None, device: torch.device | str = "cpu") -> Images:
-    """An :class:`~utils.data.ImageSet` as the model ``model`` trains on it (resized to ``image_size`` if given)."""
+def as_images(data: ImageSet, model: str, image_size: int | None = None, device: torch.device | str = "cpu",
+              channels_last: bool = False) -> Images:
+    """An :class:`~utils.data.ImageSet` as the model ``model`` trains on it (resized to ``image_size`` if given).
+
+    ``channels_last``: the float images in channels-last memory order (what a channels-last conv net reads fastest).
+    """
     if image_size:
         data = data.resized(image_size)
     x = to_float(data.images, model_kind(model).value_range).to(device)
-    if use_channels_last(device) and model != "mlp-vae":
+    if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return Images(x, data.images, data.labels, data.classes, data.split)
 
@@ -233,17 +238,18 @@ class VAERun(Run):
         by default the config's data set, from disk."""
         self.config = config = config.resolved()
         self.device = device = pick_device(device)
+        layout = use_channels_last(device, config.channels_last and config.model != "mlp-vae")
         if data is not None:
-            self.train_data = self.val_data = as_images(data, config.model, config.image_size, device)
+            self.train_data = self.val_data = as_images(data, config.model, config.image_size, device, layout)
         else:
-            self.train_data = load_images(config.dataset, "train", config.model, config.image_size, device)
+            self.train_data = load_images(config.dataset, "train", config.model, config.image_size, device, layout)
             self.val_data = load_images(config.dataset, eval_split(config.dataset), config.model, config.image_size,
-                                        device)
+                                        device, layout)
         require_images(self.val_data, 1, "the epoch-end evaluation",
                        f"the {self.val_data.split} split of {config.dataset}")
         seed_everything(config.seed)
         self.model = make_model(config, self.train_data.image_shape).to(device)
-        if use_channels_last(device) and config.model != "mlp-vae":
+        if layout:
             self.model.to(memory_format=torch.channels_last)
         self.optimizer = adam(self.model.parameters(), config.lr)
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda"
@@ -258,8 +264,7 @@ class VAERun(Run):
         factor = (lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))) \
             if config.lr_schedule == "cosine" else (lambda step: 1.0)
         self.lr_schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
-        run_config = {**{k: v for k, v in asdict(config).items() if k != "amp"},  # a speed setting, not the run's
-                      "image_shape": list(self.train_data.image_shape),
+        run_config = {**stored_settings(config), "image_shape": list(self.train_data.image_shape),
                       "train_images": len(self.pool), "steps_per_epoch": per_epoch}
         self.trainer = Trainer({"model": self.model}, {"adam": self.optimizer}, run_config, path=path,
                                extras={"scaler": self.scaler, "lr_schedule": self.lr_schedule})
@@ -327,7 +332,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn
     saved = dict(state.get("config", {}))
     try:
         shape = tuple(saved["image_shape"])
-        config = VAEConfig(**{field.name: saved[field.name] for field in fields(VAEConfig) if field.name != "amp"})
+        config = from_stored(VAEConfig, saved)
         model = make_model(config, shape)
         model.load_state_dict(state["modules"]["model"])
     except (KeyError, TypeError, RuntimeError) as error:

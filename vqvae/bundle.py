@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from utils.config import from_stored
 from utils.training import load_checkpoint, save_checkpoint
 from vqvae.models import VQVAE
 from vqvae.prior_runs import CodeGANRun, PixelCNNRun, sample_code_gan, sample_pixelcnn
@@ -43,8 +44,7 @@ def load_bundle(path: str | Path, device: torch.device | str = "cpu") -> Bundle:
     if not isinstance(state, dict) or state.get("kind") != "vqvae":
         raise ValueError(f"{path} is not a vqvae checkpoint (python -m vqvae train writes DIR/model.pt)")
     vq_config = state["vqvae"]["config"]
-    fields = {k: v for k, v in vq_config.items() if k in VQVAEConfig.__dataclass_fields__}
-    model = build_vqvae(VQVAEConfig(**fields), vq_config["image_shape"][0])
+    model = build_vqvae(from_stored(VQVAEConfig, vq_config), vq_config["image_shape"][0])
     model.load_state_dict(state["vqvae"]["state"])
     p_config = state["pixelcnn"]["config"]
     pixelcnn = GatedPixelCNN(p_config["num_codes"], p_config["channels"], p_config["layers"],

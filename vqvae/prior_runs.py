@@ -16,9 +16,9 @@ import torch
 
 from utils.data import IndexBatches, chunks, require_images
 from utils.devices import autocast, small_model_threads
-from utils.noise import categorical, per_sample_rand, per_sample_randn
+from utils.noise import categorical, per_sample_rand, per_sample_randn, seed_everything
 from utils.run import Run
-from utils.training import Trainer, adam, seed_everything
+from utils.training import Trainer, adam
 from vqvae.losses import code_cross_entropy, discriminator_loss, generator_loss, perplexity
 from vqvae.priors import CodeDiscriminator, CodeGenerator, GatedPixelCNN
 from vqvae.train import EVAL_BATCH, CodeGANConfig, PixelCNNConfig, VQVAERun, _device_of

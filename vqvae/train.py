@@ -10,19 +10,20 @@ as floats would need gigabytes).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from utils.augment import random_affine
-from utils.config import by_profile
+from utils.config import by_profile, not_stored, stored_settings
 from utils.data import ImageSet, IndexBatches, chunks, load_dataset, require_images, to_float, to_uint8
-from utils.devices import autocast, pick_device
+from utils.devices import autocast, pick_device, use_channels_last
 from utils.image_measures import ssim
+from utils.noise import seed_everything
 from utils.run import Run
-from utils.training import Trainer, adam, seed_everything
+from utils.training import Trainer, adam
 from vqvae.losses import perplexity, vqvae_loss
 from vqvae.models import PRESETS, VQVAE, VQVAEShape, preset_for
 
@@ -48,7 +49,8 @@ class VQVAEConfig:
     seed: int = 0
     # mixed precision (``utils.devices.autocast``): on, as measured (``python tools/bench.py --profile full --amp``
     # on an H200: 1.29x the float32 speed).  A speed setting: not stored in checkpoints
-    amp: bool = True
+    amp: bool = not_stored(True)
+    channels_last: bool = not_stored(True)  # on CUDA: channels-last tensors and weights (a speed setting)
 
     def resolved(self) -> VQVAEConfig:
         preset = self.preset or preset_for(self.dataset)
@@ -178,15 +180,17 @@ class VQVAERun(Run):
         require_images(self.test_images, 1, "the VQ-VAE's epoch-end evaluation", f"the test split of {config.dataset}")
         seed_everything(config.seed)
         self.model = build_vqvae(config, self.train_images.shape[1]).to(device)
+        self.channels_last = use_channels_last(device, config.channels_last)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self.optimizer = adam(self.model.parameters(), config.lr)
         self.batches = IndexBatches(len(self.train_images), config.batch_size, seed=config.seed)
         per_epoch = self.batches.steps_per_epoch
         self.schedule = torch.optim.lr_scheduler.OneCycleLR(self.optimizer, config.lr,
                                                             total_steps=config.epochs * per_epoch)
         self.data_variance = pixel_variance(self.train_images)
-        run_config = {**{k: v for k, v in asdict(config).items() if k != "amp"},  # a speed setting, not the run's
-                      "image_shape": list(self.train_images.shape[1:]), "steps_per_epoch": per_epoch,
-                      "data_variance": self.data_variance}
+        run_config = {**stored_settings(config), "image_shape": list(self.train_images.shape[1:]),
+                      "steps_per_epoch": per_epoch, "data_variance": self.data_variance}
         self.trainer = Trainer({"model": self.model}, {"adam": self.optimizer}, run_config, path=path,
                                extras={"schedule": self.schedule})
         self.description = f"VQ-VAE {config.dataset}"
@@ -198,7 +202,8 @@ class VQVAERun(Run):
 
     def batch(self, index: int) -> torch.Tensor:
         """The images of step ``index`` as floats in [0, 1] (uint8 on the device until then)."""
-        return as_input(self.train_images[self.batches(index).to(self.device)])
+        x = as_input(self.train_images[self.batches(index).to(self.device)])
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """One Adam step on MSE / variance + codebook loss + beta * commitment (straight-through gradients)."""
