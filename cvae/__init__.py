@@ -2,7 +2,7 @@
 
 from cvae.losses import elbo_loss
 from cvae.models import CVAE, VAE, build_model
-from cvae.train import config_for
+from cvae.train import chapter_datasets, config_for
 from vae.mlp import MLPVAEConfig, MLPVAERun
 
-__all__ = ["CVAE", "VAE", "MLPVAEConfig", "MLPVAERun", "build_model", "config_for", "elbo_loss"]
+__all__ = ["CVAE", "VAE", "MLPVAEConfig", "MLPVAERun", "build_model", "chapter_datasets", "config_for", "elbo_loss"]

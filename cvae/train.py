@@ -17,17 +17,33 @@ import torch
 from utils.config import by_profile, default_dataset
 from utils.data import load_dataset
 from utils.training import load_checkpoint
-from vae.mlp import EVAL_SEED, MLP_MODELS, MLPVAE, MLPVAEConfig, decode, encode, flat_pixels, sample, split_elbo
+from vae.mlp import (
+    EVAL_SEED,
+    MLP_MODELS,
+    MLPVAE,
+    MLPVAEConfig,
+    chapter_config,
+    decode,
+    encode,
+    flat_pixels,
+    sample,
+    split_elbo,
+)
 
 PUBLISHED_EPOCHS = 200
 
-__all__ = ["config_for", "default_latent", "Split", "load_split", "evaluate", "load_model", "decode", "sample",
-           "encode_means", "reconstruct"]
+__all__ = ["config_for", "chapter_datasets", "default_latent", "Split", "load_split", "evaluate", "load_model",
+           "decode", "sample", "encode_means", "reconstruct"]
 
 
 def default_latent(dataset: str) -> int:
     """The reference write-up's latent sizes: 2 for MNIST digits, 10 for FashionMNIST and KMNIST."""
     return 2 if dataset in ("mnist", "mnist5k") else 10
+
+
+def chapter_datasets(profile: str) -> list[str]:
+    """The data sets chapter 05 trains its VAE and CVAE on: the embedded digits offline, W3's three in ``full``."""
+    return by_profile(profile, smoke=["mnist5k"], quick=["mnist5k"], full=["mnist", "fashion_mnist", "kmnist"])
 
 
 def config_for(profile: str, dataset: str | None = None, model: str = "cvae", **overrides: Any) -> MLPVAEConfig:
@@ -40,7 +56,7 @@ def config_for(profile: str, dataset: str | None = None, model: str = "cvae", **
     dataset = dataset or default_dataset(profile, full="mnist")
     settings = {"model": model, "dataset": dataset, "latent": default_latent(dataset), "hidden": 500,
                 "epochs": by_profile(profile, smoke=2, quick=100, full=PUBLISHED_EPOCHS)}
-    return MLPVAEConfig(**{**settings, **{k: v for k, v in overrides.items() if v is not None}})
+    return chapter_config(settings, overrides)  # COURSE_SCALE shrinks the profile's counts
 
 
 @dataclass

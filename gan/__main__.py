@@ -29,7 +29,8 @@ def build_parser() -> CourseArgumentParser:
     train.add_argument("--arch", choices=["digits", "resnet"], default=None, help="default: the profile's")
     train.add_argument("--fid-samples", type=positive_int, default=None,
                        help="samples for the final FID in metrics.json (default: none in smoke, 1000 in quick, "
-                            "50000 in full; Inception in full when its weights can be had, else classifier-FID)")
+                            "50000 in full; Inception in full when its weights can be had, else classifier-FID "
+                            "on digits and no FID on other data sets)")
     sample = commands.add_parser("sample", help="write samples.npz from a trained generator")
     sample.add_argument("--ckpt", required=True, help="DIR/model.pt written by train")
     sample.add_argument("-n", type=positive_int, default=64, help="number of images")
@@ -56,8 +57,8 @@ def train(args) -> int:
     metrics = {"loss": config.loss, "dataset": config.dataset, "profile": profile,
                **{name: round(run.trainer.last(name), 5) for name in run.trainer.history}}
     fid_samples = args.fid_samples or by_profile(profile, smoke=None, quick=1000, full=50_000)
-    if fid_samples:
-        features = choose_fid_features(profile)
+    features = choose_fid_features(profile, config.dataset) if fid_samples else None  # None: prints why not
+    if features is not None:
         score = training_set_scorer(run, features)
         metrics |= {"fid": round(score(run.sample(fid_samples, seed=args.seed)), 4),
                     "fid_features": feature_label(features), "fid_samples": fid_samples}

@@ -18,10 +18,10 @@ from torch.optim.swa_utils import AveragedModel
 
 from gan.losses import get_loss, gradient_penalty
 from gan.models import build_gan
-from utils.config import by_profile, default_dataset, from_stored, not_stored, stored_settings
+from utils.config import by_profile, default_dataset, from_stored, not_stored, rescale, stored_settings
 from utils.data import ImageSet, IndexBatches, chunks, load_dataset, to_float, to_uint8
 from utils.devices import autocast, pick_device, use_channels_last
-from utils.fid import FidScore, custom_stats_name, fid_scorer
+from utils.fid import FidScore, fid_scorer
 from utils.noise import per_sample_randn, seed_everything
 from utils.run import Run
 from utils.training import Trainer, adam, load_checkpoint
@@ -73,8 +73,9 @@ def config_for(profile: str, dataset: str | None = None, loss: str = "wgan-gp", 
     """What ``profile`` trains for ``loss``: a small digit GAN offline, the published ResNet GAN in ``full``.
 
     It also says how the chapter evaluates each profile: an FID every ``fid_every`` iterations on ``fid_samples``
-    samples, and ``final_samples`` for the final numbers.  ``overrides`` replace any :class:`GanConfig` field
-    (``iters=500``, ``channels=32``, ``final_samples=5000`` ...).
+    samples, and ``final_samples`` for the final numbers.  ``COURSE_SCALE`` shrinks the profile's counts
+    (:data:`SCALED`); ``overrides`` replace any :class:`GanConfig` field (``iters=500``, ``channels=32``,
+    ``final_samples=5000`` ...), unscaled.
     """
     get_loss(loss)  # fail early on a bad name
     digits = {"architecture": "digits", "z_dim": 64, "lr": 1e-3, "channels": 16, "d_channels": 16}
@@ -86,8 +87,22 @@ def config_for(profile: str, dataset: str | None = None, loss: str = "wgan-gp", 
         full=dict(architecture="resnet", iters=30_000, batch_size=256, n_critic=5, z_dim=128, channels=128,
                   fid_every=1000, fid_samples=10_000, final_samples=50_000),  # the published FID set-up
     )
+    settings = rescale({"batch_size": GanConfig.batch_size, **settings}, SCALED)  # COURSE_SCALE (utils.config)
     dataset = dataset or default_dataset(profile, full=FULL_DATASET)
     return GanConfig(loss=loss, dataset=dataset, **{**settings, **overrides})
+
+
+# the counts of work COURSE_SCALE shrinks (a rehearsal), with their smallest values
+SCALED = {"iters": 2, "batch_size": 4, "fid_every": 1, "fid_samples": 16, "final_samples": 16}
+
+
+def run_name(config: GanConfig) -> str:
+    """A checkpoint name that tells runs apart: ``gan_wgan-gp_mnist5k_digits_i16000_s0``.
+
+    It carries the loss, data set, architecture, iterations and seed; the other settings are checked when a
+    checkpoint is loaded (:class:`~utils.training.CheckpointMismatchError` names any that differ).
+    """
+    return f"gan_{config.loss}_{config.dataset}_{config.architecture}_i{config.iters}_s{config.seed}"
 
 
 # Offline schedules (mnist5k, digit GAN of width 16, Adam 1e-3). The vanilla GAN and LSGAN update G after every
@@ -269,9 +284,9 @@ def decode(generator: nn.Module, z: torch.Tensor, batch_size: int = 500, amp: bo
 
 
 def training_set_scorer(run: GanRun, features: str, device: torch.device | str | None = None) -> FidScore:
-    """``score(fake) -> FID`` against the training images of ``run`` (Inception: clean-fid statistics made once)."""
-    stats_name = custom_stats_name(run.config.dataset, run.config.image_size)
-    return fid_scorer(run.real_images, features, device or run.device, stats_name=stats_name)
+    """``score(fake) -> FID`` against the training images of ``run`` (Inception: their statistics are cached
+    under the data root by content, so they are made once per training set)."""
+    return fid_scorer(run.real_images, features, device or run.device)
 
 
 # ----- latent walks

@@ -66,8 +66,19 @@ def save_palette_png(path: Path) -> Path:
     return path
 
 
-def make_cub_images(images_dir: Path) -> Path:
-    """``images/<class>/*``: good RGB, grayscale, CMYK and palette files, a truncated JPEG and a fake one."""
+def cub_extra_names(extra_per_class: int) -> list[str]:
+    """``class/name`` of the plain RGB JPEGs :func:`make_cub_images` adds to each class of ``CUB_GOOD``."""
+    return [
+        f"{folder}/{folder.split('.', 1)[1]}_{1000 + i:04d}.jpg" for folder in CUB_GOOD for i in range(extra_per_class)
+    ]
+
+
+def make_cub_images(images_dir: Path, extra_per_class: int = 0, bad: bool = True) -> Path:
+    """``images/<class>/*``: good RGB, grayscale, CMYK and palette files, a truncated JPEG and a fake one.
+
+    ``extra_per_class`` more RGB JPEGs in every class (:func:`cub_extra_names`); ``bad=False`` leaves out the
+    truncated and the fake file.
+    """
     seed = 0
     for folder, names in CUB_GOOD.items():
         for name in names:
@@ -83,20 +94,31 @@ def make_cub_images(images_dir: Path) -> Path:
                 save_palette_png(path)
             else:
                 save_rgb(path, 30 + seed, 40, seed=seed)
-    save_truncated_jpeg(images_dir / "003.Sooty_Albatross" / "Sooty_Albatross_truncated.jpg")
-    save_fake_image(images_dir / "003.Sooty_Albatross" / "Sooty_Albatross_fake.jpg")
+    for index, name in enumerate(cub_extra_names(extra_per_class)):
+        save_rgb(images_dir / name, 48, 64, seed=1000 + index)
+    if bad:
+        save_truncated_jpeg(images_dir / "003.Sooty_Albatross" / "Sooty_Albatross_truncated.jpg")
+        save_fake_image(images_dir / "003.Sooty_Albatross" / "Sooty_Albatross_fake.jpg")
     return images_dir
 
 
-def make_cub_tree(root: Path) -> Path:
-    """``root/CUB_200_2011/`` with ``images/``, ``images.txt`` and ``train_test_split.txt``."""
+def cub_extra_test_names(extra_per_class: int) -> set[str]:
+    """The extra images (``class/name`` without suffix) that :func:`make_cub_tree` marks as test: every second."""
+    return {str(Path(n).with_suffix("")) for n in cub_extra_names(extra_per_class)[1::2]}
+
+
+def make_cub_tree(root: Path, extra_per_class: int = 0, bad: bool = True) -> Path:
+    """``root/CUB_200_2011/`` with ``images/``, ``images.txt`` and ``train_test_split.txt``.
+
+    ``CUB_TEST`` and every second extra image (:func:`cub_extra_test_names`) are test images.
+    """
     cub = root / "CUB_200_2011"
-    make_cub_images(cub / "images")
-    names = sorted(f"{folder}/{name}" for folder, files in CUB_GOOD.items() for name in files) + sorted(
-        CUB_BAD
-    )
+    make_cub_images(cub / "images", extra_per_class, bad)
+    names = sorted(f"{folder}/{name}" for folder, files in CUB_GOOD.items() for name in files)
+    names += sorted(cub_extra_names(extra_per_class)) + (sorted(CUB_BAD) if bad else [])
     (cub / "images.txt").write_text("".join(f"{i} {n}\n" for i, n in enumerate(names, 1)))
-    flags = ["0" if str(Path(n).with_suffix("")) in CUB_TEST else "1" for n in names]
+    test = CUB_TEST | cub_extra_test_names(extra_per_class)
+    flags = ["0" if str(Path(n).with_suffix("")) in test else "1" for n in names]
     (cub / "train_test_split.txt").write_text("".join(f"{i} {f}\n" for i, f in enumerate(flags, 1)))
     return cub
 
@@ -105,11 +127,14 @@ OASIS_SLICES = {"train": 3, "test": 2, "validate": 1}
 OASIS_EXPECTED = {"train": 4, "test": 2, "validate": 1}  # train also has one 128 px RGB slice
 
 
-def make_oasis_tree(base: Path) -> Path:
-    """Kaggle's layout: ``keras_png_slices_data/keras_png_slices_{split,seg_split}/case_*.nii.png``."""
+def make_oasis_tree(base: Path, slices: dict[str, int] | None = None) -> Path:
+    """Kaggle's layout: ``keras_png_slices_data/keras_png_slices_{split,seg_split}/case_*.nii.png``.
+
+    ``slices``: 256 x 256 slices per split (``OASIS_SLICES`` by default); train also gets one 128 px RGB slice.
+    """
     data = base / "keras_png_slices_data"
     rng = np.random.default_rng(0)
-    for split, count in OASIS_SLICES.items():
+    for split, count in (slices or OASIS_SLICES).items():
         for i in range(count):
             slice_ = rng.integers(0, 256, size=(256, 256), dtype=np.uint8)
             _save_png(data / f"keras_png_slices_{split}" / f"case_{i:03d}_slice_0.nii.png", slice_)
@@ -132,13 +157,16 @@ def _save_png(path: Path, array: np.ndarray) -> None:
 FOOD_CLASSES = ("apple_pie", "baby_back_ribs", "waffles")
 
 
-def make_food101_tree(root: Path) -> Path:
-    """``root/food-101/`` as torchvision's ``Food101`` reads it: meta/<split>.json, classes.txt, images/."""
+def make_food101_tree(root: Path, train_per_class: int = 3, test_per_class: int = 1) -> Path:
+    """``root/food-101/`` as torchvision's ``Food101`` reads it: meta/<split>.json, classes.txt, images/.
+
+    ``FOOD_CLASSES`` with ``train_per_class`` / ``test_per_class`` images each; the first waffle is grayscale.
+    """
     base = root / "food-101"
     listing: dict[str, dict[str, list[str]]] = {"train": {}, "test": {}}
     seed = 100
     for name in FOOD_CLASSES:
-        for split, count in (("train", 3), ("test", 1)):
+        for split, count in (("train", train_per_class), ("test", test_per_class)):
             stems = []
             for _ in range(count):
                 seed += 1
@@ -155,12 +183,15 @@ def make_food101_tree(root: Path) -> Path:
     return base
 
 
-def make_coco_tree(base: Path, train: str = "train2017", validation: str = "val2017") -> Path:
-    for i in range(3):
+def make_coco_tree(base: Path, train: str = "train2017", validation: str = "val2017", train_count: int = 3,
+                   validation_count: int = 2) -> Path:
+    """COCO's ``train2017/`` and ``val2017/`` folders of JPEGs named by image id; the first validation one is gray."""
+    first_validation = max(10, train_count)  # ids are unique across both folders, as COCO's are
+    for i in range(train_count):
         save_rgb(base / train / f"{i:012d}.jpg", 48, 64, seed=200 + i)
-    for i in range(2):
-        save_rgb(base / validation / f"{10 + i:012d}.jpg", 64, 48, seed=300 + i)
-    Image.open(base / validation / "000000000010.jpg").convert("L").save(
-        base / validation / "000000000010.jpg"
-    )
+    for i in range(validation_count):
+        save_rgb(base / validation / f"{first_validation + i:012d}.jpg", 64, 48, seed=300 + train_count + i - 3)
+    gray = base / validation / f"{first_validation:012d}.jpg"
+    if validation_count:
+        Image.open(gray).convert("L").save(gray)
     return base

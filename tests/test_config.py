@@ -84,3 +84,55 @@ def test_channels_last_is_a_config_choice_applied_on_cuda_only():
 
     assert use_channels_last("cuda") and not use_channels_last("cuda", wanted=False)
     assert not use_channels_last("cpu") and not use_channels_last("cpu", wanted=True)
+
+
+# --------------------------------------------------------------------------- COURSE_SCALE: the rehearsal knob
+
+
+def test_course_scale_shrinks_the_counts_of_work_and_nothing_else(monkeypatch):
+    import gan
+    import vqvae
+    from utils.config import course_scale, rescale, scaled
+
+    monkeypatch.delenv("COURSE_SCALE", raising=False)
+    assert course_scale() == 1 and scaled(30_000) == 30_000
+    full = gan.config_for("full")
+    monkeypatch.setenv("COURSE_SCALE", "0.001")
+    assert scaled(30_000) == 30 and scaled(20, minimum=1) == 1 and scaled(3, minimum=5) == 3  # never above count
+    rehearsal = gan.config_for("full")
+    assert (rehearsal.iters, rehearsal.final_samples, rehearsal.batch_size) == (30, 50, 4)
+    assert (rehearsal.architecture, rehearsal.channels, rehearsal.dataset) == (full.architecture, full.channels, "cub")
+    assert gan.config_for("full", iters=7).iters == 7  # what the caller asks for is not scaled
+    settings = vqvae.config_for("full")
+    assert settings.pixelcnn.channels == 128 and settings.pixelcnn.sample_positions == 32
+    assert rescale({"epochs": 20, "lr": 1e-3}, {"epochs": 1}) == {"epochs": 1, "lr": 1e-3}
+
+
+@pytest.mark.parametrize("value", ["0", "2", "-0.5", "half", "nan"])
+def test_a_bad_course_scale_is_one_clear_error(monkeypatch, value):
+    from utils.config import course_scale
+
+    monkeypatch.setenv("COURSE_SCALE", value)
+    with pytest.raises(ValueError, match=r"COURSE_SCALE must be a fraction in \(0, 1\]"):
+        course_scale()
+
+
+def test_quality_checks_say_why_they_are_skipped(monkeypatch, capsys):
+    from utils.config import quality_checks
+
+    monkeypatch.delenv("COURSE_SCALE", raising=False)
+    assert quality_checks("quick") and capsys.readouterr().out == ""
+    assert not quality_checks("smoke") and "smoke profile" in capsys.readouterr().out
+    monkeypatch.setenv("COURSE_SCALE", "0.01")
+    assert not quality_checks("full") and "skipped at rehearsal scale (COURSE_SCALE=0.01)" in capsys.readouterr().out
+
+
+def test_a_rehearsal_pixelcnn_draws_only_the_first_positions():
+    from vqvae.priors import GatedPixelCNN
+
+    prior = GatedPixelCNN(num_codes=8, channels=8, layers=2).eval()
+    uniform = torch.rand(2, 5, 5, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        whole, first = prior.sample(uniform), prior.sample(uniform, positions=7)
+    assert torch.equal(first.flatten(1)[:, :7], whole.flatten(1)[:, :7])
+    assert (first.flatten(1)[:, 7:] == 0).all()

@@ -104,3 +104,26 @@ def test_course_rejects_a_missing_notebook_with_one_line(capsys):
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert error == "python -m utils.course: error: no such notebook: notebooks/99_missing.ipynb\n"
+
+
+def test_full_datasets_agree_with_every_family_config_for():
+    import cvae
+    import gan
+    import vae
+    import vae.latent
+    import vqvae
+    from utils.course import FULL_DATASETS, full_datasets
+
+    trained = {
+        "01": {gan.config_for("full").dataset},
+        "02": {vae.config_for("full", model="ae").dataset},
+        "03": {vae.config_for("full", model="vae").dataset, vae.config_for("full", model="natural-vae").dataset},
+        "04": {vae.latent.config_for("full").dataset},
+        "05": set(cvae.chapter_datasets("full")),
+        "06": {vqvae.config_for("full").vqvae.dataset},
+    }
+    assert {chapter: set(names) for chapter, names in FULL_DATASETS.items()} == trained
+    assert full_datasets(["1", "05"]) == ["cub", "mnist", "fashion_mnist", "kmnist"]
+    assert full_datasets() == ["cub", "cifar10", "food101", "mnist", "fashion_mnist", "kmnist", "oasis"]
+    with pytest.raises(ValueError, match="unknown chapter 07"):
+        full_datasets(["07"])

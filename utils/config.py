@@ -7,10 +7,15 @@ environment variable:
 * ``quick``: minutes per notebook on two CPU cores, still meaningful results (``make course``);
 * ``full``: the real data sets on a GPU, reproducing the published tables;
 * ``auto``: ``full`` when CUDA is available, else ``quick``.
+
+``COURSE_SCALE`` (a fraction, default 1) shrinks every profile's amount of work: iterations, epochs, steps,
+sample counts and batch sizes, not the data sets or the networks.  ``COURSE_PROFILE=full COURSE_SCALE=0.0001``
+is the rehearsal of the GPU path that CI runs on small copies of the real data sets (``make test``).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, field, fields
@@ -22,6 +27,7 @@ import torch
 PROFILES = ("smoke", "quick", "full")
 PROFILE_CHOICES = (*PROFILES, "auto")
 PROFILE_ENV_VAR = "COURSE_PROFILE"
+SCALE_ENV_VAR = "COURSE_SCALE"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +55,67 @@ def by_profile(profile: str, *, smoke: T, quick: T, full: T) -> T:
     if profile not in choices:
         raise ProfileError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
     return choices[profile]
+
+
+def course_scale() -> float:
+    """``COURSE_SCALE`` from the environment: the fraction of each profile's work to do (default 1).
+
+    ``ValueError`` unless it is a number in (0, 1].
+    """
+    value = os.environ.get(SCALE_ENV_VAR, "").strip() or "1"
+    try:
+        scale = float(value)
+    except ValueError:
+        scale = math.nan
+    if not 0 < scale <= 1:
+        raise ValueError(f"{SCALE_ENV_VAR} must be a fraction in (0, 1] of each profile's work, not {value!r}")
+    return scale
+
+
+def scaled(count: int, minimum: int = 1, scale: float | None = None) -> int:
+    """``count`` times the course scale (:func:`course_scale` unless ``scale`` is given), rounded up, at least
+    ``minimum`` (and never more than ``count``)."""
+    scale = course_scale() if scale is None else scale
+    return count if scale == 1 else min(count, max(minimum, math.ceil(count * scale)))
+
+
+def rescale(settings: Mapping[str, Any], minimums: Mapping[str, int], scale: float | None = None) -> dict[str, Any]:
+    """``settings`` with each field named in ``minimums`` (present in ``settings``) :func:`scaled`.
+
+    A family's ``config_for`` lists its counts of work and their smallest sensible values, e.g.
+    ``rescale(settings, {"iters": 2, "batch_size": 4, "final_samples": 16})``.
+    """
+    return {key: scaled(value, minimums[key], scale) if key in minimums and value is not None else value
+            for key, value in settings.items()}
+
+
+def scale_note() -> str:
+    """For the set-up cell's first line, after the profile: empty at scale 1, else what ``COURSE_SCALE`` does.
+
+    ``print(f"profile: {profile}{scale_note()}, ...")``.
+    """
+    scale = course_scale()
+    if scale == 1:
+        return ""
+    return (f" (rehearsal: {SCALE_ENV_VAR}={scale:g} shrinks iterations, epochs, batch sizes and sample counts; "
+            "same data sets and networks; its numbers mean nothing)")
+
+
+def quality_checks(profile: str) -> bool:
+    """Whether a notebook's checks cell should test what training achieves (orderings, thresholds).
+
+    Not in ``smoke`` (seconds of training) nor at rehearsal scale (``COURSE_SCALE`` < 1); it then prints which
+    checks are skipped and why, so that a skip is never silent.  The checks of the code itself always run.
+    """
+    if profile == "smoke":
+        print("checks of what training achieves: skipped in the smoke profile (seconds of training prove only that "
+              "the code runs)")
+        return False
+    if course_scale() < 1:
+        print(f"checks of what training achieves: skipped at rehearsal scale ({SCALE_ENV_VAR}={course_scale():g}); "
+              "they need the profile's whole training")
+        return False
+    return True
 
 
 def default_dataset(profile: str, full: str) -> str:

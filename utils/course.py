@@ -33,6 +33,30 @@ from utils.report import ENV_VAR
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
 
+# what each chapter trains on in the full profile (each family's config_for says it; tests/test_course.py checks
+# that this agrees), so that notebook 00 downloads only what the chosen chapters need
+FULL_DATASETS = {
+    "01": ("cub",),
+    "02": ("cifar10",),
+    "03": ("cifar10", "food101"),  # COCO instead of Food-101 also does for 03
+    "04": ("mnist",),
+    "05": ("mnist", "fashion_mnist", "kmnist"),
+    "06": ("oasis",),
+}
+
+
+def full_datasets(chapters: Sequence[str] | None = None) -> list[str]:
+    """The data sets the full profile of ``chapters`` (``"01"`` ... ``"06"``; ``None``: all) trains on, in order.
+
+    ``ValueError`` for a chapter the course does not have.
+    """
+    chosen = list(FULL_DATASETS) if chapters is None else [str(c).zfill(2) for c in chapters]
+    unknown = [c for c in chosen if c not in FULL_DATASETS]
+    if unknown:
+        raise ValueError(f"unknown chapter {', '.join(unknown)}; the chapters are {', '.join(FULL_DATASETS)}")
+    return list(dict.fromkeys(name for chapter in chosen for name in FULL_DATASETS[chapter]))
+
+
 def course_notebooks() -> list[Path]:
     return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 

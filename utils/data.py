@@ -47,6 +47,10 @@ class DatasetUnavailableError(DatasetError, RuntimeError):
         super().__init__(message)
         self.name, self.reason, self.by_hand = name, reason, by_hand
 
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows it when a notebook cell stops on it: the one message, no traceback."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 @dataclass(frozen=True)
 class ImageSet:
@@ -248,8 +252,9 @@ def unavailable(name: str, reason: str) -> DatasetUnavailableError:
     """The one message for a set that cannot be had: what failed, what to do by hand, what works offline."""
     info = dataset_info(name)
     return DatasetUnavailableError(
-        f"Data set {name!r} is not available: {reason}. By hand: {info.by_hand} "
-        f"Offline, use the embedded set instead: dataset='{EMBEDDED}'.",
+        f"Data set {name!r} is not available: {reason}. By hand: {info.by_hand} (data root: {data_root()}) "
+        f"Without it, train on the embedded digits instead: the quick profile (PROFILE = \"quick\" in a "
+        f"notebook, --profile quick on the command line) or dataset '{EMBEDDED}'.",
         name=name,
         reason=reason,
         by_hand=info.by_hand,

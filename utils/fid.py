@@ -1,12 +1,19 @@
-"""FID in one file: features, the Frechet distance, and clean-fid's plumbing (Inception weights, custom statistics).
+"""FID: features, reference statistics cached by content, scores (distance: utils.frechet; Inception: utils.inception).
 
 FID (Heusel et al. 2017) is the Frechet distance between Gaussians fitted to the features of real and
-generated images, ``|mu_r - mu_g|^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2))``; clean-fid (Parmar et al. 2022)
-computes it.  Two feature networks, and every number says which one it used (:func:`feature_label`):
+generated images, ``|mu_r - mu_g|^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2))``.  Two feature networks, and every
+number says which one it used (:func:`feature_label`):
 
-* ``"inception"``: clean-fid's Inception-v3 with its exact "clean" resize, when its weights can be had;
+* ``"inception"``: clean-fid's Inception-v3 (Parmar et al. 2022) with its "clean" resize, batched on the
+  device (``utils.inception``), when its weights can be had;
 * ``"classifier"``: the 128-d embedding of the course's digit classifier (``utils.classifier``), offline.
-  Its numbers are on another scale: a classifier-FID is never compared with an Inception FID.
+  Its numbers are on another scale, and mean something on digits only: a classifier-FID is never compared
+  with an Inception FID, and :func:`choose_fid_features` gives no FID rather than a classifier-FID of birds.
+
+The distance itself (:func:`frechet_distance`, ``utils.frechet``) is computed in torch, float64, from a
+symmetric eigenvalue problem, on the GPU when there is one.  The statistics of a reference set under
+Inception are computed once and kept under ``<data root>/fid_statistics``, named by the content of the
+images (:func:`reference_statistics`).
 
 All image arguments are uint8 tensors ``N x C x H x W`` (``utils.data.to_uint8`` converts model outputs).
 """
@@ -14,47 +21,49 @@ All image arguments are uint8 tensors ``N x C x H x W`` (``utils.data.to_uint8``
 from __future__ import annotations
 
 import contextlib
-import inspect
-import platform
-import tempfile
-import threading
-import urllib.request
-import warnings
-from collections.abc import Callable, Iterator
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from unittest import mock
 
 import cleanfid.fid
 import numpy as np
-import scipy.linalg
 import torch
-from cleanfid.downloads_helper import inception_url
-from cleanfid.fid import compute_fid, fid_from_feats
 from cleanfid.utils import EXTENSIONS as cleanfid_extensions
-from PIL import Image
-from threadpoolctl import threadpool_limits
 
 from utils.classifier import DigitClassifier, get_digit_classifier
+from utils.config import data_root
 from utils.data import check_images, chunks, long_progress, require_images
 from utils.devices import pick_device, small_model_threads
 from utils.files import atomic_write
+from utils.frechet import (  # noqa: F401  (re-exported: utils.fid is where notebooks and families import from)
+    feature_statistics,
+    frechet_distance,
+    frechet_distance_of_moments,
+    linalg_device,
+    moments,
+    scipy_frechet_distance,
+)
+from utils.inception import (  # noqa: F401  (re-exported, as above)
+    INCEPTION_FILE,
+    InceptionUnavailableError,
+    find_inception_weights,
+    inception_available,
+    inception_feature_extractor,
+    inception_resize,
+    inception_weights_path,
+    unavailable_message,
+)
 from utils.training import Trainer
 
 FidScore = Callable[[torch.Tensor], float]  # uint8 generated images -> FID against a fixed reference
 FEATURES = ("classifier", "inception")
-
+DIGIT_DATASETS = ("mnist5k", "mnist")  # what the digit classifier knows (None: the course's default, mnist5k)
 
 FEATURE_LABELS = {
     "classifier": "classifier-FID (mnist5k digit-classifier features)",
     "inception": "FID (Inception-v3, clean-fid)",
 }
-
-
-INCEPTION_FILE = "inception-2015-12-05.pt"
-
-
-class InceptionUnavailableError(RuntimeError):
-    """clean-fid's Inception weights are not on disk and cannot be downloaded."""
 
 
 def _check_features(features: str) -> None:
@@ -68,57 +77,32 @@ def feature_label(features: str) -> str:
     return FEATURE_LABELS[features]
 
 
-def inception_weights_path() -> Path:
-    """Where clean-fid looks for (and downloads) its Inception weights."""
-    return Path("./" if platform.system() == "Windows" else "/tmp") / INCEPTION_FILE
+def choose_fid_features(profile: str, dataset: str | None = None, verbose: bool = True) -> str | None:
+    """The features an FID of ``dataset`` should use under ``profile``, or ``None``: no meaningful FID here.
 
+    * ``"inception"`` in the ``full`` profile when the weights are available (one download is tried), and in
+      any profile for a data set other than digits when they are already on disk;
+    * ``"classifier"`` for digits the course classifier knows (``dataset`` None, "mnist5k" or "mnist"),
+      whatever the profile, when Inception is not chosen;
+    * ``None`` otherwise (CUB without the weights ...): the classifier's features mean nothing on such
+      images (an untrained GAN and a constant grey image both scored about 5 on CUB), so no FID is shown.
 
-_inception_download_failed = False
-
-
-def _download(url: str, path: Path, timeout: float) -> None:
-    with atomic_write(path, suffix=".part") as temporary, open(temporary, "wb") as out, \
-            urllib.request.urlopen(url, timeout=timeout) as response:
-        while block := response.read(1 << 20):
-            out.write(block)
-
-
-def inception_available(download: bool = True, timeout: float = 10.0) -> bool:
-    """Whether clean-fid's Inception weights are on disk, trying one download (at most once per process).
-
-    The connection attempt runs in a background thread that is given ``timeout`` seconds to get
-    going, so a machine without internet answers ``False`` quickly instead of hanging.
+    ``verbose`` prints one line: the choice and why, or why there is no FID and how to provide the weights.
     """
-    global _inception_download_failed
-    path = inception_weights_path()
-    if path.exists():
-        return True
-    if not download or _inception_download_failed:
-        return False
-
-    def attempt() -> None:
-        with contextlib.suppress(Exception):  # any network or disk failure just means "not available"
-            _download(inception_url, path, timeout)
-
-    worker = threading.Thread(target=attempt, daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():  # connected and still downloading: a slow link gets a few minutes more
-        worker.join(30 * timeout)
-    _inception_download_failed = not path.exists()
-    return not _inception_download_failed
-
-
-def choose_fid_features(profile: str, verbose: bool = True) -> str:
-    """Inception for the ``full`` profile when its weights can be had, else the classifier; says which."""
+    digits = dataset is None or dataset in DIGIT_DATASETS
     if profile == "full" and inception_available():
-        choice, reason = "inception", "profile full and the Inception weights are available"
-    elif profile == "full":
-        choice, reason = "classifier", "Inception weights not available (offline?)"
+        choice, line = "inception", "profile full and the Inception weights are available"
+    elif not digits and inception_available(download=False):
+        choice, line = "inception", f"the Inception weights are on disk; {dataset} is not digits"
+    elif digits:
+        why = f"profile {profile} runs offline" if profile != "full" else \
+            f"Inception weights not available at {inception_weights_path()}"
+        choice, line = "classifier", f"{why}; the digit classifier knows {dataset or 'mnist5k'}"
     else:
-        choice, reason = "classifier", f"profile {profile} runs offline"
+        choice, line = None, (f"FID not computed: the digit classifier's features mean nothing on {dataset}, and "
+                              f"{unavailable_message()}")
     if verbose:
-        print(f"FID features: {feature_label(choice)} ({reason})")
+        print(line if choice is None else f"FID features: {feature_label(choice)} ({line})")
     return choice
 
 
@@ -136,36 +120,6 @@ def classifier_feature_extractor(
     return extract
 
 
-_inception_extractors: dict[str, Callable] = {}
-
-
-def inception_feature_extractor(
-    device: torch.device | str | None = None,
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """clean-fid's Inception-v3 ("clean" mode): float images (B, 3, 299, 299) in [0, 255] -> (B, 2048)."""
-    from cleanfid.features import build_feature_extractor
-
-    device = pick_device(device)
-    if not inception_available():
-        raise InceptionUnavailableError(
-            f"clean-fid's Inception weights are not at {inception_weights_path()} and cannot be downloaded "
-            f"({inception_url}); copy the file there or use features='classifier'"
-        )
-    if str(device) not in _inception_extractors:
-        _inception_extractors[str(device)] = build_feature_extractor("clean", device, use_dataparallel=False)
-    return _inception_extractors[str(device)]
-
-
-def inception_resize(images: torch.Tensor) -> torch.Tensor:
-    """clean-fid's exact "clean" preprocessing, image by image: gray -> 3 channels, PIL bicubic to 299x299."""
-    from cleanfid.resize import build_resizer
-
-    resize = build_resizer("clean")
-    rgb = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
-    resized = [resize(image.permute(1, 2, 0).cpu().numpy()) for image in rgb]
-    return torch.from_numpy(np.stack(resized).transpose(0, 3, 1, 2))
-
-
 def image_features(
     images: torch.Tensor,
     features: str = "classifier",
@@ -173,7 +127,10 @@ def image_features(
     batch_size: int = 256,
     classifier: DigitClassifier | None = None,
 ) -> np.ndarray:
-    """FID features (N x D float numpy) of uint8 images, batch by batch; ``ValueError`` for no images."""
+    """FID features of uint8 images, batch by batch: float32 numpy ``N x 128`` (classifier) or ``N x 2048``.
+
+    Raises ``ValueError`` for no images, :class:`InceptionUnavailableError` for Inception without its weights.
+    """
     check_images(images)
     _check_features(features)
     require_images(images, 1, "FID features", "the image set")
@@ -182,7 +139,13 @@ def image_features(
         classifier = classifier if classifier is not None else get_digit_classifier(device, verbose=False)[0]
         extract, prepare = classifier_feature_extractor(classifier, device), torch.Tensor.float
     else:
-        extract, prepare = inception_feature_extractor(device), inception_resize
+        if not inception_available():
+            raise InceptionUnavailableError(f"{unavailable_message()}; for digits, use features='classifier'")
+        extract = inception_feature_extractor(device)
+
+        def prepare(batch: torch.Tensor) -> torch.Tensor:
+            return inception_resize(batch, device)
+
     slices = list(chunks(len(images), batch_size))
     parts = long_progress(slices, len(slices), "features")
     threads = small_model_threads(device) if features == "classifier" else contextlib.nullcontext()
@@ -190,47 +153,18 @@ def image_features(
         return np.concatenate([extract(prepare(images[part])).cpu().numpy() for part in parts])
 
 
-class _SqrtmWithDisp:
-    """``scipy.linalg`` as clean-fid 0.1.35 calls it: ``sqrtm(A, disp=False)`` returning ``(root, error)``.
-
-    SciPy deprecated ``disp`` in 1.16 and later releases dropped it (seen with the SciPy of a CUDA
-    image: ``sqrtm() got an unexpected keyword argument 'disp'``); clean-fid still passes it.
-    """
-
-    def __getattr__(self, name: str):
-        return getattr(scipy.linalg, name)
-
-    @staticmethod
-    def sqrtm(matrix, disp: bool = True, **options):
-        root = scipy.linalg.sqrtm(matrix, **options)
-        if disp:
-            return root
-        error = np.linalg.norm(root @ root - matrix, "fro") / max(np.linalg.norm(matrix, "fro"), 1e-300)
-        return root, error
-
-
-def sqrtm_takes_disp() -> bool:
-    return "disp" in inspect.signature(scipy.linalg.sqrtm).parameters
-
-
-@contextlib.contextmanager
-def _frechet_setting(feature_dim: int) -> Iterator[None]:
-    """Quiet, fast matrix square roots for clean-fid's Frechet distance, on any SciPy."""
-    # small matrices: one BLAS thread is several times faster on a busy machine (threads wait on each other)
-    threads = threadpool_limits(1) if feature_dim <= 512 else contextlib.nullcontext()
-    linalg = contextlib.nullcontext() if sqrtm_takes_disp() else mock.patch.object(cleanfid.fid, "linalg",
-                                                                                   _SqrtmWithDisp())
-    with threads, linalg, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "The `disp` argument is deprecated", DeprecationWarning)  # clean-fid's call
-        yield
+# --------------------------------------------------------------------------- FID of feature sets
 
 
 def fid_from_features(real_features: np.ndarray, fake_features: np.ndarray) -> float:
-    """clean-fid's Frechet distance between the Gaussians fitted to two feature sets."""
+    """FID between the Gaussians fitted to two feature sets ``N x D`` (float numpy): :func:`frechet_distance`
+    in float64, on the GPU when there is one.  Each set needs at least 2 rows; fewer raise a ``ValueError``."""
     for name, values in (("the real set", real_features), ("the generated set", fake_features)):
         require_images(len(values), 2, "FID", name)
-    with _frechet_setting(real_features.shape[1]):
-        return float(fid_from_feats(real_features, fake_features))
+    return frechet_distance_of_moments(moments(real_features), moments(fake_features))
+
+
+# --------------------------------------------------------------------------- FID of image sets
 
 
 def fid(
@@ -262,12 +196,15 @@ def per_class_fid(
     device: torch.device | str | None = None,
     classifier: DigitClassifier | None = None,
     num_classes: int = 10,
+    real_features: np.ndarray | None = None,
 ) -> dict[int, float]:
     """FID of each class (fake labels: conditioning labels or the classifier's predictions).
 
-    Every class ``0 .. num_classes-1`` gets a key; a class with fewer than 2 real or 2 fake
-    images (no covariance) gets NaN.  Empty sets, or labels that do not match the images in number,
-    raise a ``ValueError`` at once.
+    ``real_features`` (``image_features(real, features, ...)``, ``N x D``) spares recomputing the reference's
+    features on every call; without it they come from :func:`reference_features` (kept in memory for
+    Inception).  Every class ``0 .. num_classes-1`` gets a key; a class with fewer than 2 real or 2 fake
+    images (no covariance) gets NaN.  Empty sets, or labels (or ``real_features``) that do not match the
+    images in number, raise a ``ValueError`` at once.
     """
     for name, images, labels in (("the real set", real, real_labels), ("the generated set", fake, fake_labels)):
         check_images(images, name)
@@ -275,7 +212,10 @@ def per_class_fid(
         if len(labels) != len(images):
             raise ValueError(f"per-class FID needs one label per image; {name} has {len(images)} images "
                              f"and {len(labels)} labels")
-    real_features = image_features(real, features, device, classifier=classifier)
+    if real_features is None:
+        real_features = reference_features(real, features, device, classifier)
+    elif len(real_features) != len(real):
+        raise ValueError(f"per-class FID: {len(real_features)} real features for {len(real)} real images")
     fake_features = image_features(fake, features, device, classifier=classifier)
     real_labels, fake_labels = real_labels.cpu().numpy(), fake_labels.cpu().numpy()
     scores = {}
@@ -299,7 +239,7 @@ def fid_folders(
     batch_size: int = 256,
     classifier: DigitClassifier | None = None,
 ) -> float:
-    """FID between two folders of image files through clean-fid's own ``compute_fid``.
+    """FID between two folders of image files, read (and, for Inception, resized with PIL) by clean-fid.
 
     Each folder needs at least 2 image files (clean-fid's extensions); fewer raise a ``ValueError`` at once.
     """
@@ -308,77 +248,117 @@ def fid_folders(
         files = [p for p in Path(folder).rglob("*") if p.suffix.lstrip(".") in cleanfid_extensions]  # as clean-fid
         require_images(len(files), 2, "FID", f"folder {folder}")
     device = pick_device(device)
-    options = {"mode": "clean", "device": device, "num_workers": 0, "batch_size": batch_size}
-    options |= {"use_dataparallel": False, "verbose": False}
+    options = {"mode": "clean", "device": device, "num_workers": 0, "batch_size": batch_size, "verbose": False}
     if features == "classifier":
         classifier = classifier if classifier is not None else get_digit_classifier(device, verbose=False)[0]
-        options |= {
-            "custom_feat_extractor": classifier_feature_extractor(classifier, device),
-            "custom_fn_resize": _float_image,
-        }
-        with small_model_threads(device), _frechet_setting(classifier.feature_dim):
-            return float(compute_fid(str(dir1), str(dir2), **options))
-    options["custom_feat_extractor"] = inception_feature_extractor(device)
-    with _frechet_setting(2048):
-        return float(compute_fid(str(dir1), str(dir2), **options))
+        extract, threads = classifier_feature_extractor(classifier, device), small_model_threads(device)
+        options["custom_fn_resize"] = _float_image
+    else:
+        extract, threads = inception_feature_extractor(device), contextlib.nullcontext()
+    with threads:
+        real, fake = (cleanfid.fid.get_folder_features(str(folder), extract, **options) for folder in (dir1, dir2))
+        return fid_from_features(real, fake)
 
 
-# --------------------------------------------------------------------------- scoring during training
+# --------------------------------------------------------------------------- reference statistics, cached
 
 
-def write_png_folder(images: torch.Tensor, folder: str | Path) -> Path:
-    """uint8 ``N x C x H x W`` -> ``folder/000000.png`` ... (lossless, so statistics see the exact pixels)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for index, image in enumerate(images.cpu()):
-        array = image.permute(1, 2, 0).numpy()
-        Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(folder / f"{index:06d}.png")
-    return folder
+STATISTICS_VERSION = 1  # part of the file names: a change in how statistics are made starts new files
+_MEMO_SIZE = 4
+_statistics_memo: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_features_memo: OrderedDict[str, np.ndarray] = OrderedDict()
 
 
-def ensure_custom_stats(stats_name: str, reference: torch.Tensor, device: torch.device | str) -> None:
-    """Make clean-fid's Inception statistics of ``reference`` under ``stats_name`` unless they exist."""
+def _remember(memo: OrderedDict, key: str, value):
+    memo[key] = value
+    memo.move_to_end(key)
+    while len(memo) > _MEMO_SIZE:
+        memo.popitem(last=False)
+    return value
+
+
+def images_fingerprint(images: torch.Tensor) -> str:
+    """SHA-256 (hex, 16 characters) of a tensor's dtype, shape and bytes: names a reference set by content."""
+    tensor = images.detach().cpu().contiguous()
+    digest = hashlib.sha256(f"{tensor.dtype}:{tuple(tensor.shape)};".encode())
+    digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()[:16]
+
+
+def statistics_path(reference: torch.Tensor, features: str = "inception") -> Path:
+    """``<data root>/fid_statistics/<features>_v<version>_<fingerprint>.npz``: the cached statistics' file."""
+    _check_features(features)
+    name = f"{features}_v{STATISTICS_VERSION}_{images_fingerprint(reference)}.npz"
+    return data_root() / "fid_statistics" / name
+
+
+def reference_features(
+    reference: torch.Tensor,
+    features: str = "classifier",
+    device: torch.device | str | None = None,
+    classifier: DigitClassifier | None = None,
+) -> np.ndarray:
+    """:func:`image_features` of a reference set; Inception features are kept in memory (a few sets, by
+    content and weights file), the classifier's (seconds) are computed again."""
+    options = {} if classifier is None else {"classifier": classifier}
+    if features != "inception":
+        return image_features(reference, features, device, **options)
+    key = f"{find_inception_weights()}:{images_fingerprint(reference)}"
+    if key in _features_memo:
+        return _features_memo[key]
+    return _remember(_features_memo, key, image_features(reference, features, device))
+
+
+def reference_statistics(
+    reference: torch.Tensor,
+    features: str = "inception",
+    device: torch.device | str | None = None,
+    classifier: DigitClassifier | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``(D,)`` and covariance ``(D, D)`` (float64 numpy) of the features of uint8 ``reference`` images.
+
+    Inception statistics are computed once and stored at :func:`statistics_path` (the data root's
+    ``fid_statistics/``, named by the images' fingerprint: a changed reference set gets new statistics,
+    never stale ones), written atomically, and kept in memory too.  Classifier statistics (a second on
+    mnist5k, and the classifier can be retrained) are computed on every call with ``classifier`` (default:
+    the course's).  Fewer than 2 images raise a ``ValueError``; Inception without its weights, an
+    :class:`InceptionUnavailableError`.
+    """
+    check_images(reference, "the reference set")
     require_images(reference, 2, "FID reference statistics", "the reference set")
-    from cleanfid import fid as cleanfid
-
-    if cleanfid.test_stats_exists(stats_name, mode="clean"):
-        return
-    with tempfile.TemporaryDirectory() as folder:
-        write_png_folder(reference, folder)
-        cleanfid.make_custom_stats(stats_name, folder, mode="clean", device=torch.device(device), num_workers=0,
-                                   verbose=False)
-
-
-def custom_stats_fid(stats_name: str, fake: torch.Tensor, device: torch.device | str | None = None) -> float:
-    """Inception FID of ``fake`` against the custom statistics ``stats_name`` (clean resize, as clean-fid)."""
-    from cleanfid.features import get_reference_statistics
-    from cleanfid.fid import frechet_distance
-
-    require_images(fake, 2, "FID", "the generated set")
-    mu, sigma = get_reference_statistics(stats_name, "na", mode="clean", split="custom")
-    features = image_features(fake, "inception", device)
-    return float(frechet_distance(features.mean(axis=0), np.cov(features, rowvar=False), mu, sigma))
+    _check_features(features)
+    if features == "classifier":
+        return feature_statistics(reference_features(reference, features, device, classifier))
+    path = statistics_path(reference, features)
+    key = str(path)
+    if key in _statistics_memo:
+        return _statistics_memo[key]
+    if path.exists():
+        with contextlib.suppress(Exception), np.load(path) as stored:  # unreadable: computed and written again
+            return _remember(_statistics_memo, key, (stored["mu"], stored["sigma"]))
+    mu, sigma = feature_statistics(reference_features(reference, features, device))
+    with atomic_write(path, suffix=".npz") as temporary:
+        np.savez(temporary, mu=mu, sigma=sigma, count=len(reference), shape=np.array(reference.shape))
+    return _remember(_statistics_memo, key, (mu, sigma))
 
 
-def fid_scorer(reference: torch.Tensor, features: str, device: torch.device | str | None = None,
-               stats_name: str | None = None) -> FidScore:
+def fid_scorer(reference: torch.Tensor, features: str, device: torch.device | str | None = None) -> FidScore:
     """``score(fake) -> FID`` against ``reference`` (uint8 training images) with ``features``.
 
-    Inception with a ``stats_name`` goes through clean-fid's custom statistics; otherwise the
-    reference features are computed once and kept in memory.  Fewer than 2 reference images raise a
-    ``ValueError`` at once; so does scoring fewer than 2 generated images.
+    The reference's statistics come from :func:`reference_statistics` (Inception: cached on disk by
+    content).  Fewer than 2 reference images raise a ``ValueError`` at once; so does scoring fewer than
+    2 generated images.
     """
     require_images(reference, 2, "FID", "the reference set")
-    if features == "inception" and stats_name:
-        ensure_custom_stats(stats_name, reference, device or "cpu")
-        return lambda fake: custom_stats_fid(stats_name, fake, device)
-    real_features = image_features(reference, features, device)
-    return lambda fake: fid_from_features(real_features, image_features(fake, features, device))
+    mu, sigma = reference_statistics(reference, features, device)
+    reference_moments = (*(torch.as_tensor(v, device=linalg_device()) for v in (mu, sigma)), None)  # no root
 
+    def score(fake: torch.Tensor) -> float:
+        require_images(fake, 2, "FID", "the generated set")
+        fake_moments = moments(image_features(fake, features, device))
+        return frechet_distance_of_moments(fake_moments, reference_moments)
 
-def custom_stats_name(dataset: str, image_size: int) -> str:
-    """clean-fid statistics of a training set, by data set and resolution (``course_cub_32px_train``)."""
-    return f"course_{dataset}_{image_size}px_train".lower()
+    return score
 
 
 def fid_hook(run, score: FidScore, n_samples: int, name: str = "fid") -> Callable[[Trainer], None]:

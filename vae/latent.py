@@ -34,7 +34,7 @@ from utils.fid import fid_from_features, image_features, per_class_fid
 from utils.noise import categorical, per_sample_rand, per_sample_randn
 from utils.report import markdown_table
 from utils.sample_scores import inception_score
-from vae.mlp import MLPVAE, MLPVAEConfig, decode, encode, flat_pixels
+from vae.mlp import MLPVAE, MLPVAEConfig, chapter_config, decode, encode, flat_pixels
 
 PUBLISHED_EPOCHS = 100  # reference write-up W0's training length for both models
 
@@ -52,7 +52,7 @@ def config_for(profile: str, dataset: str | None = None, latent: int = 2, **over
                 "hidden": 400, "epochs": by_profile(profile, smoke=2, quick=60, full=PUBLISHED_EPOCHS),
                 "score_samples": by_profile(profile, smoke=300, quick=5000, full=10_000),
                 "distribution_samples": by_profile(profile, smoke=1000, quick=30_000, full=30_000)}
-    return MLPVAEConfig(**{**settings, **{k: v for k, v in overrides.items() if v is not None}})
+    return chapter_config(settings, overrides)  # COURSE_SCALE shrinks the profile's counts
 
 
 # --------------------------------------------------------------------------- codes and images

@@ -16,12 +16,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.config import not_stored, stored_settings
+from utils.config import not_stored, rescale, stored_settings
 from utils.data import IndexBatches, chunks, load_dataset, require_images, to_float, to_uint8
 from utils.devices import autocast, pick_device
 from utils.noise import per_sample_randn, seed_everything
@@ -150,6 +151,17 @@ class MLPVAEConfig:
     def __post_init__(self) -> None:
         if self.model not in MLP_MODELS:
             raise ValueError(f"unknown model {self.model!r}; choose one of: {', '.join(MLP_MODELS)}")
+
+
+# the counts of work COURSE_SCALE (utils.config) shrinks in the chapters' config_for, with their smallest values
+SCALED = {"epochs": 1, "batch_size": 4, "score_samples": 20, "distribution_samples": 20}
+
+
+def chapter_config(settings: dict[str, Any], overrides: dict[str, Any]) -> MLPVAEConfig:
+    """An :class:`MLPVAEConfig` from a chapter's profile ``settings`` (scaled by ``COURSE_SCALE``) and the caller's
+    ``overrides`` (``None`` keeps the profile's value; the others are taken as given)."""
+    settings = rescale({"batch_size": MLPVAEConfig.batch_size, **settings}, SCALED)
+    return MLPVAEConfig(**{**settings, **{k: v for k, v in overrides.items() if v is not None}})
 
 
 def flat_pixels(images: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from utils.config import by_profile, from_stored, not_stored, stored_settings
+from utils.config import by_profile, from_stored, not_stored, rescale, stored_settings
 from utils.data import ImageSet, IndexBatches, chunks, dataset_info, load_dataset, require_images, to_float, to_uint8
 from utils.devices import autocast, pick_device, use_channels_last
 from utils.noise import per_sample_randn, seed_everything
@@ -110,13 +110,26 @@ def profile_defaults(profile: str, model: str) -> dict[str, int | str | None]:
 def config_for(profile: str, dataset: str | None = None, model: str = "vae", **overrides) -> VAEConfig:
     """What ``profile`` trains for ``model`` (``ae``, ``vae``, ``mlp-vae``, ``natural-vae``), resolved.
 
-    ``dataset``: default ``mnist5k`` (set ``cifar10`` for the published set-up); ``overrides`` (``None`` = keep)
-    replace any :class:`VAEConfig` field (``latent=16``, ``beta=0.8``, ``beta_schedule="linear"`` ...).
+    ``dataset``: default the profile's (:func:`default_dataset_for`); ``overrides`` (``None`` = keep) replace any
+    :class:`VAEConfig` field (``latent=16``, ``beta=0.8``, ``beta_schedule="linear"`` ...).
     """
     given = {name: value for name, value in overrides.items() if value is not None}
-    if dataset is not None:
-        given["dataset"] = dataset
-    return VAEConfig(model=model, **{**profile_defaults(profile, model), **given}).resolved()
+    given["dataset"] = dataset or default_dataset_for(profile, model)
+    config = VAEConfig(model=model, **{**profile_defaults(profile, model), **given}).resolved()
+    # COURSE_SCALE (utils.config) shrinks the profile's epochs and batch size, not what the caller set
+    shrunk = rescale(asdict(config), SCALED)
+    return replace(config, **{k: shrunk[k] for k in SCALED if k not in given})
+
+
+SCALED = {"epochs": 1, "batch_size": 4}  # the counts of work COURSE_SCALE shrinks, with their smallest values
+
+
+def default_dataset_for(profile: str, model: str) -> str:
+    """The data set ``model`` trains on in ``profile``: the published set-ups in ``full`` (CIFAR-10 for the conv AE
+    and VAE, Food-101 for the natural-image VAE, MNIST for the MLP VAE), the embedded sets offline."""
+    if model == "natural-vae":
+        return by_profile(profile, smoke="skimage_photos", quick="skimage_photos", full="food101")
+    return by_profile(profile, smoke="mnist5k", quick="mnist5k", full="mnist" if model == "mlp-vae" else "cifar10")
 
 
 def run_name(config: VAEConfig) -> str:

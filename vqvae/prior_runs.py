@@ -8,12 +8,12 @@ checkpoint config holds the VQ-VAE's, so a prior never pairs with another VQ-VAE
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from utils.config import stored_settings
 from utils.data import IndexBatches, chunks, require_images
 from utils.devices import autocast, small_model_threads
 from utils.noise import categorical, per_sample_rand, per_sample_randn, seed_everything
@@ -26,7 +26,7 @@ from vqvae.train import EVAL_BATCH, CodeGANConfig, PixelCNNConfig, VQVAERun, _de
 
 def _prior_run_config(prior: Any, vq: VQVAERun, map_shape: tuple[int, int]) -> dict[str, Any]:
     """A prior's checkpoint config: its own settings plus the VQ-VAE's, so they never mismatch."""
-    return {**asdict(prior), "map_shape": list(map_shape), "num_codes": vq.model.num_codes,
+    return {**stored_settings(prior), "map_shape": list(map_shape), "num_codes": vq.model.num_codes,
             "vqvae": {**vq.trainer.config, "steps": vq.trainer.step}}
 
 
@@ -113,8 +113,9 @@ class PixelCNNRun(Run):
 
     def sample(self, n: int, seed: int = 0, labels: torch.Tensor | int | None = None,
                temperature: float = 1.0) -> torch.Tensor:
-        """``n`` code maps (int64, CPU); see :func:`sample_pixelcnn`."""
-        return sample_pixelcnn(self.prior, n, self.map_shape, seed, temperature, labels)
+        """``n`` code maps (int64, CPU); see :func:`sample_pixelcnn` (``config.sample_positions`` of them drawn)."""
+        return sample_pixelcnn(self.prior, n, self.map_shape, seed, temperature, labels,
+                               positions=self.config.sample_positions)
 
 
 @torch.no_grad()
@@ -157,20 +158,22 @@ def sampling_labels(prior: GatedPixelCNN, n: int, labels: torch.Tensor | int | N
 
 
 def sample_pixelcnn(prior: GatedPixelCNN, n: int, map_shape: tuple[int, int], seed: int = 0,
-                    temperature: float = 1.0, labels: torch.Tensor | int | None = None) -> torch.Tensor:
+                    temperature: float = 1.0, labels: torch.Tensor | int | None = None,
+                    positions: int | None = None) -> torch.Tensor:
     """``n`` code maps (int64, CPU) from the PixelCNN; a class-conditional one draws them given
     :func:`sampling_labels` (every class in turn unless ``labels`` are given).
 
     Map ``k`` depends only on ``(seed, k)`` and its label, not on ``n``: its noise is
-    :func:`utils.noise.per_sample_rand`, one uniform number per position.
+    :func:`utils.noise.per_sample_rand`, one uniform number per position.  ``positions``: see
+    :meth:`~vqvae.priors.GatedPixelCNN.sample` (``None``, every position, unless rehearsing).
     """
     device = _device_of(prior)
     labels = sampling_labels(prior, n, labels)
     uniform = per_sample_rand(n, map_shape, seed)
     prior.eval()
     with small_model_threads(device):
-        maps = [prior.sample(uniform[part], temperature=temperature, labels=None if labels is None else labels[part])
-                for part in chunks(n, EVAL_BATCH)]
+        maps = [prior.sample(uniform[part], temperature=temperature, labels=None if labels is None else labels[part],
+                             positions=positions) for part in chunks(n, EVAL_BATCH)]
     return torch.cat(maps).cpu()
 
 

@@ -196,12 +196,14 @@ class GatedPixelCNN(nn.Module):
     @torch.no_grad()
     @torch.no_grad()
     def sample(self, uniform: torch.Tensor, temperature: float = 1.0,
-               labels: torch.Tensor | None = None) -> torch.Tensor:
+               labels: torch.Tensor | None = None, positions: int | None = None) -> torch.Tensor:
         """Maps (int64 ``n x H x W``) drawn position by position in raster order from ``softmax(logits / T)``.
 
         ``uniform`` (``n x H x W``, values in ``[0, 1)``) is the noise: the number at a position picks its code
         by inverse CDF (:func:`utils.noise.categorical`), so map ``k`` depends only on its own noise and label
         (int64 ``n``, when the model is class-conditional), never on the other maps of the batch.
+        ``positions``: draw only the first ones in raster order and leave code 0 after them (a rehearsal's
+        shortcut: one network evaluation per position makes a 64 x 64 map 4,096 of them); ``None``: all.
         """
         device = self.embedding.weight.device
         n, height, width = uniform.shape
@@ -210,6 +212,8 @@ class GatedPixelCNN(nn.Module):
         for i in range(height):
             top = max(0, i - self.rows_above)  # rows further up, and all rows below, cannot reach row i
             for j in range(width):
+                if positions is not None and i * width + j >= positions:
+                    return indices
                 logits = self(indices[:, top : i + 1], labels)[:, :, -1, j].float() / temperature
                 indices[:, i, j] = categorical(torch.softmax(logits, dim=1), uniform[:, i, j]).to(device)
         return indices

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from utils.augment import random_affine
-from utils.config import by_profile, not_stored, stored_settings
+from utils.config import by_profile, course_scale, not_stored, rescale, scaled, stored_settings
 from utils.data import ImageSet, IndexBatches, chunks, load_dataset, require_images, to_float, to_uint8
 from utils.devices import autocast, pick_device, use_channels_last
 from utils.image_measures import ssim
@@ -73,6 +73,9 @@ class PixelCNNConfig:
     layers: int = 8
     conditional: bool = True  # condition on the class label when the data set has labels (digits; OASIS has none)
     seed: int = 0
+    # sampling draws every position (None), or only the first ones in a rehearsal (COURSE_SCALE < 1): a sampling
+    # setting, not stored in checkpoints
+    sample_positions: int | None = not_stored(None)
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ def config_for(profile: str, dataset: str | None = None, seed: int = 0) -> Profi
     """What ``profile`` trains in chapter 06: the VQ-VAE, both priors, the augmentation and sampling temperature.
 
     Seconds in ``smoke``, minutes on two CPU cores in ``quick`` (mnist5k), the published OASIS set-up on a
-    GPU in ``full``.
+    GPU in ``full``.  ``COURSE_SCALE`` shrinks epochs, steps, batch sizes and the sample count.
     """
     dataset = dataset or by_profile(profile, smoke="mnist5k", quick="mnist5k", full="oasis")
     oasis = dataset == "oasis"
@@ -114,10 +117,17 @@ def config_for(profile: str, dataset: str | None = None, seed: int = 0) -> Profi
                           full=dict(epochs=30, channels=128, layers=12) if oasis else dict(epochs=40))
     gan = by_profile(profile, smoke=dict(steps=20, width=32, d_width=16), quick=dict(steps=1500, width=64, d_width=32),
                      full=dict(steps=20000 if oasis else 6000))
+    # COURSE_SCALE (utils.config) shrinks the counts of work, down to these smallest values
+    epochs_and_batch = {"epochs": 1, "batch_size": 4}
+    vq = rescale({"batch_size": VQVAEConfig.batch_size, **vq}, epochs_and_batch)
+    pixelcnn = rescale({"batch_size": PixelCNNConfig.batch_size, **pixelcnn}, epochs_and_batch)
+    if course_scale() < 1:  # one network evaluation per position: a rehearsal draws the first 32 of each map
+        pixelcnn["sample_positions"] = 32
+    gan = rescale({"batch_size": CodeGANConfig.batch_size, **gan}, {"steps": 2, "batch_size": 4})
     return ProfileSettings(VQVAEConfig(dataset=dataset, seed=seed, **vq).resolved(),
                            PixelCNNConfig(seed=seed, **pixelcnn), CodeGANConfig(seed=seed, **gan),
                            augment_copies=by_profile(profile, smoke=0, quick=3, full=0 if oasis else 2),
-                           temperature=1.0, n_samples=100 if oasis else 500)
+                           temperature=1.0, n_samples=scaled(100 if oasis else 500, minimum=2))
 
 
 # --------------------------------------------------------------------------- data
