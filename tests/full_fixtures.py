@@ -36,30 +36,18 @@ from unittest import mock
 import numpy as np
 import torch
 
-try:
-    from image_fixtures import (
-        CUB_GOOD,
-        CUB_TEST,
-        FOOD_CLASSES,
-        cub_extra_test_names,
-        make_coco_tree,
-        make_cub_tree,
-        make_food101_tree,
-        make_oasis_tree,
-        random_rgb,
-    )
-except ModuleNotFoundError:  # ``python -m tests.full_fixtures`` from the repository root
-    from tests.image_fixtures import (
-        CUB_GOOD,
-        CUB_TEST,
-        FOOD_CLASSES,
-        cub_extra_test_names,
-        make_coco_tree,
-        make_cub_tree,
-        make_food101_tree,
-        make_oasis_tree,
-        random_rgb,
-    )
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also as ``python -m tests.full_fixtures``
+from image_fixtures import (  # noqa: E402
+    CUB_GOOD,
+    CUB_TEST,
+    FOOD_CLASSES,
+    cub_extra_test_names,
+    make_coco_tree,
+    make_cub_tree,
+    make_food101_tree,
+    make_oasis_tree,
+    random_rgb,
+)
 
 from utils.data import cache_path, load_all_splits, load_dataset
 

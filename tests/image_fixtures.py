@@ -195,3 +195,20 @@ def make_coco_tree(base: Path, train: str = "train2017", validation: str = "val2
     if validation_count:
         Image.open(gray).convert("L").save(gray)
     return base
+
+
+def keep_offline(monkeypatch, tmp_path: Path) -> None:
+    """No test may reach the network or read the user's folders: downloads fail, ``COURSE_DATA`` is a tmp folder."""
+    import utils.sources.cub
+    import utils.sources.food101
+    from utils.downloads import DownloadError
+
+    def no_network(*args, **kwargs):
+        raise DownloadError("offline in tests")
+
+    monkeypatch.setattr(utils.sources.cub, "gdown_download", no_network)
+    monkeypatch.setattr(utils.sources.cub, "download_file", no_network)
+    monkeypatch.setattr(utils.sources.food101, "download_file", no_network)
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "default_root"))
+    for variable in ("COURSE_COCO_DIR", "COURSE_OASIS"):
+        monkeypatch.delenv(variable, raising=False)

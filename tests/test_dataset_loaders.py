@@ -16,6 +16,7 @@ from image_fixtures import (
     CUB_TEST,
     FOOD_CLASSES,
     OASIS_EXPECTED,
+    keep_offline,
     make_coco_tree,
     make_cub_tree,
     make_food101_tree,
@@ -26,24 +27,13 @@ from image_fixtures import (
 import utils.sources.cub
 import utils.sources.food101
 from utils.data import DatasetUnavailableError, cache_path, load_all_splits, load_dataset
-from utils.downloads import DownloadError
 
 CUB_COUNT = sum(len(names) for names in CUB_GOOD.values())
 
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch, tmp_path):
-    """No test may reach the network or read the user's folders."""
-
-    def no_network(*args, **kwargs):
-        raise DownloadError("offline in tests")
-
-    monkeypatch.setattr(utils.sources.cub, "gdown_download", no_network)
-    monkeypatch.setattr(utils.sources.cub, "download_file", no_network)
-    monkeypatch.setattr(utils.sources.food101, "download_file", no_network)
-    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "default_root"))
-    monkeypatch.delenv("COURSE_COCO_DIR", raising=False)
-    monkeypatch.delenv("COURSE_OASIS", raising=False)
+    keep_offline(monkeypatch, tmp_path)
 
 
 def _one_clear_line(error: pytest.ExceptionInfo, *words: str) -> None:

@@ -17,12 +17,9 @@ from full_fixtures import (
     fixture_counts,
     write_data_root,
 )
-from image_fixtures import CUB_GOOD, FOOD_CLASSES
+from image_fixtures import CUB_GOOD, FOOD_CLASSES, keep_offline
 
-import utils.sources.cub
-import utils.sources.food101
 from utils.data import DIGIT_CLASSES, cache_path, dataset_info, load_dataset
-from utils.downloads import DownloadError
 
 SHAPES = {
     "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "kmnist": (1, 28, 28), "cifar10": (3, 32, 32),
@@ -32,17 +29,7 @@ SHAPES = {
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch, tmp_path):
-    """Nothing reaches the network or the user's folders."""
-
-    def no_network(*args, **kwargs):
-        raise DownloadError("offline in tests")
-
-    monkeypatch.setattr(utils.sources.cub, "gdown_download", no_network)
-    monkeypatch.setattr(utils.sources.cub, "download_file", no_network)
-    monkeypatch.setattr(utils.sources.food101, "download_file", no_network)
-    monkeypatch.setenv("COURSE_DATA", str(tmp_path / "default_root"))
-    for variable in ("COURSE_COCO_DIR", "COURSE_OASIS"):
-        monkeypatch.delenv(variable, raising=False)
+    keep_offline(monkeypatch, tmp_path)
 
 
 def _classes(name: str) -> tuple[str, ...]:

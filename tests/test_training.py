@@ -329,3 +329,20 @@ def test_pending_hooks_are_cleared_when_the_resumed_run_has_none(tmp_path):
     resumed.resume()
     resumed.run(step, 6, progress=False)  # no hooks this time: nothing to re-run, and nothing left pending
     assert not load_checkpoint(path)["hooks_pending"] and resumed.step == 6
+
+
+def test_a_run_says_once_how_long_the_rest_will_take(monkeypatch, capsys):
+    from utils import run as run_module
+
+    clock = iter(range(0, 10_000))  # one second per call of the clock
+    monkeypatch.setattr(run_module.time, "perf_counter", lambda: float(next(clock)))
+    estimate = run_module._TimeEstimate("WGAN-GP", 0, 1000, torch.device("cpu"))
+    for index in range(30):
+        estimate.after(index)
+    lines = capsys.readouterr().out.splitlines()
+    # the clock starts after step 0; after 10 s (10 more steps) 1 step/s is measured and 989 steps are left
+    assert lines == ["WGAN-GP: about 16 min for the 989 steps left (1.0 steps/s measured; evaluations add to it)"]
+    short = run_module._TimeEstimate("AE", 0, 40, torch.device("cpu"))
+    for index in range(40):
+        short.after(index)
+    assert capsys.readouterr().out == ""  # under a minute to go: nothing to say
