@@ -28,6 +28,7 @@ import pytest
 from full_fixtures import write_data_root
 from inception_stand_in import save_stand_in
 
+from utils.classifier import get_digit_classifier
 from utils.config import REPO_ROOT
 from utils.inception import INCEPTION_FILE
 
@@ -47,9 +48,9 @@ def rehearsal(tmp_path_factory):
     save_stand_in(data / INCEPTION_FILE)
     checkpoints, temp = base / "checkpoints", base / "tmp"
     temp.mkdir()
-    trained = REPO_ROOT / "checkpoints" / "classifier"  # the digit classifier (mnist5k) that `make test` trained
-    if trained.is_dir():
-        shutil.copytree(trained, checkpoints / "classifier")
+    # the mnist5k digit classifier, trained once where the smoke notebooks of `make test` look for it too
+    get_digit_classifier("cpu", verbose=False, path=REPO_ROOT / "checkpoints" / "classifier" / "digit_classifier.pt")
+    shutil.copytree(REPO_ROOT / "checkpoints" / "classifier", checkpoints / "classifier")
     env = {**os.environ, "COURSE_PROFILE": "full", "COURSE_SCALE": SCALE, "COURSE_DATA": str(data),
            "COURSE_CHECKPOINTS": str(checkpoints), "COURSE_OUTPUTS": str(base / "outputs"), "TMPDIR": str(temp)}
     return SimpleNamespace(env=env, outputs=base / "outputs", temp=temp, package=_package_files())
