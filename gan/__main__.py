@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gan.losses import LOSSES
-from gan.train import GanRun, config_for, decode, load_generator, training_set_scorer
+from gan.train import RECIPES, GanRun, config_for, decode, load_generator, training_set_scorer
 from utils.cli import CourseArgumentParser, add_common_training_arguments, positive_int, run_cli
 from utils.config import by_profile, resolve_profile
 from utils.fid import choose_fid_features, feature_label
@@ -24,6 +24,8 @@ def build_parser() -> CourseArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=CourseArgumentParser)
     train = commands.add_parser("train", help="train one variant; writes model.pt, metrics.json, samples.png")
     train.add_argument("--loss", choices=list(LOSSES), required=True)
+    train.add_argument("--recipe", choices=list(RECIPES), default="shared",
+                       help="shared: the budget all three losses get (default); tuned: WGAN-GP's own quick recipe")
     add_common_training_arguments(train, default_dataset=None)
     train.add_argument("--iters", type=positive_int, default=None, help="iterations (critic updates)")
     train.add_argument("--arch", choices=["digits", "resnet"], default=None, help="default: the profile's")
@@ -46,7 +48,7 @@ def train(args) -> int:
         overrides["iters"] = args.iters
     if args.arch:
         overrides["architecture"] = args.arch
-    config = config_for(profile, args.dataset, loss=args.loss, **overrides)
+    config = config_for(profile, args.dataset, loss=args.loss, recipe=args.recipe, **overrides)  # ValueError: exit 2
     out = Path(args.out)
     run = GanRun(config, path=out / "model.pt")
     resumed = run.trainer.resume()

@@ -137,3 +137,10 @@ def test_python_dash_m_gan_runs(run_dir, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert np.load(tmp_path / "s.npz")["images"].shape == (3, 28, 28)
+
+
+def test_a_tuned_recipe_for_a_loss_without_one_exits_2(tmp_path, capsys):
+    code, _, err = cli(capsys, "train", "--loss", "lsgan", "--recipe", "tuned", "--profile", "smoke",
+                       "--out", str(tmp_path / "run"))
+    assert code == 2 and "no tuned recipe for 'lsgan'" in one_line(err)
+    assert not (tmp_path / "run").exists()  # nothing written

@@ -1,5 +1,7 @@
 """Resampling layers, output shapes, and a few training steps on a toy set."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -197,10 +199,18 @@ def test_the_weight_average_samples_is_checkpointed_and_loaded(tmp_path):
     assert torch.equal(resumed.sample(4, seed=1), run.sample(4, seed=1))
 
 
-def test_quick_wgan_gp_samples_a_wider_generator_through_its_weight_average():
-    quick = config_for("quick", loss="wgan-gp")
-    assert (quick.channels, quick.d_channels, quick.ema_decay) == (32, 16, 0.999)
-    assert config_for("quick", loss="lsgan").ema_decay is None and config_for("full", loss="wgan-gp").ema_decay is None
+def test_quick_tuned_wgan_gp_samples_a_wider_generator_through_its_weight_average():
+    tuned = config_for("quick", loss="wgan-gp", recipe="tuned")
+    assert (tuned.channels, tuned.d_channels, tuned.ema_decay, tuned.iters) == (32, 16, 0.999, 16_000)
+    assert config_for("full", loss="wgan-gp", recipe="tuned") == config_for("full", loss="wgan-gp")
+    with pytest.raises(ValueError, match="no tuned recipe for 'lsgan'"):
+        config_for("quick", loss="lsgan", recipe="tuned")
+
+
+def test_the_shared_recipe_gives_every_loss_the_same_budget():
+    for profile in ("smoke", "quick", "full"):
+        shared = [replace(config_for(profile, loss=loss), loss="") for loss in ("vanilla", "lsgan", "wgan-gp")]
+        assert shared[0] == shared[1] == shared[2]  # iterations, batch, networks, schedule, averaging: all equal
 
 
 def test_config_for_holds_the_evaluation_counts_and_checkpoints_leave_them_out():

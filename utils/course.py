@@ -8,6 +8,11 @@ and key numbers (``utils.report.key_numbers``).  ``outputs/runs.json`` keeps one
 entry per notebook, the newest: running a few notebooks updates their rows and
 keeps the others.  A failing notebook is still written (up to the failing cell)
 and makes the exit status non-zero.
+
+After a ``quick`` run in which every notebook succeeded, the notebooks' numbers go to the committed
+snapshot ``results/quick.json`` and the README's results table is rewritten from it (``utils.results``):
+a run of every notebook replaces the snapshot, a run of some (``make course NOTEBOOKS=...``) replaces
+only their numbers in it, and a run of a notebook from outside ``notebooks/`` leaves both alone.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import ExecutePreprocessor
 
+from utils import results as readme_results
 from utils.cli import CourseArgumentParser
 from utils.config import REPO_ROOT, outputs_dir, resolve_profile
 from utils.report import ENV_VAR
@@ -147,6 +153,19 @@ def write_index(results: list[dict], out_dir: Path) -> Path:
     return index
 
 
+def record_quick_results(paths: Sequence[Path], out_dir: Path, results: list[dict]) -> str:
+    """After a ``quick`` run: the snapshot and the README table from ``out_dir``'s numbers; says what it did."""
+    failed = [r["notebook"] for r in results if not r["ok"]]
+    every, ran = {p.resolve() for p in course_notebooks()}, {p.resolve() for p in paths}
+    if failed or not ran <= every:
+        why = f"{', '.join(failed)} failed" if failed else "notebooks from outside notebooks/ were run"
+        return f"results snapshot and README table kept as they were: {why}"
+    subset = None if ran == every else sorted(p.stem for p in ran)
+    readme_results.record(out_dir, subset)
+    which = "every notebook's numbers" if subset is None else f"the numbers of {', '.join(subset)} merged"
+    return f"{readme_results.SNAPSHOT} ({which}) and the results table in {readme_results.README} written"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = CourseArgumentParser(prog="python -m utils.course", description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", help="notebook files (default: every notebooks/NN_*.ipynb)")
@@ -167,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         results.append(result)
     index = write_index(results, out_dir)
     print(f"executed notebooks and HTML in {out_dir}/; overview: {index}")
+    if profile == "quick":
+        print(record_quick_results(paths, out_dir, results))
     return 0 if all(r["ok"] for r in results) else 1
 
 
