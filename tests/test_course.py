@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import nbformat
 import numpy as np
@@ -127,3 +128,24 @@ def test_full_datasets_agree_with_every_family_config_for():
     assert full_datasets() == ["cub", "cifar10", "food101", "mnist", "fashion_mnist", "kmnist", "oasis"]
     with pytest.raises(ValueError, match="unknown chapter 07"):
         full_datasets(["07"])
+
+
+def test_key_numbers_show_as_a_table_not_a_raw_dict():
+    shown = key_numbers(fid_wgan_gp=6.163, confident=0.758)
+    assert shown == {"fid_wgan_gp": 6.163, "confident": 0.758}
+    assert "| `fid_wgan_gp` | 6.163 |" in shown._repr_markdown_()
+
+
+def test_executed_notebooks_have_no_progress_bars(tmp_path, monkeypatch):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os\nfrom utils.progress import tqdm\n"
+        "print(os.environ.get('COURSE_PROGRESS'), tqdm(range(3)).disable)")])
+    source = tmp_path / "01_bars.ipynb"
+    nbformat.write(notebook, source)
+    monkeypatch.delenv("COURSE_PROGRESS", raising=False)
+    monkeypatch.setenv("PYTHONPATH", str(course.REPO_ROOT))
+    result = course.execute_notebook(source, tmp_path / "out", profile="smoke")
+    executed = nbformat.read(tmp_path / "out" / "01_bars.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for o in executed.cells[0].outputs if o.get("name") == "stdout")
+    assert result["ok"] and printed == "0 True\n", executed.cells[0].outputs
+    assert "COURSE_PROGRESS" not in os.environ  # the course's own process keeps its bars

@@ -181,3 +181,19 @@ def test_sync_names_a_notebook_without_title_and_still_does_the_others(tmp_path,
     assert capsys.readouterr().err == "error: 09_untitled.ipynb: the first cell must be the markdown title cell\n"
     assert nbformat.read(good, as_version=4).cells[1].source == sync_notebooks.BOOTSTRAP
     assert "Open In Colab" not in untitled.read_text()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_cells_are_short_and_the_write_ups_are_not_called_seeds(path):
+    """Short cells (at most 30 lines of code), and "seed" only for a random seed: the documents a chapter grew
+    from are "the reference write-up" (REFERENCES.md), never "the seed"."""
+    notebook = nbformat.read(path, as_version=4)
+    long = [i for i, cell in enumerate(notebook.cells)
+            if cell.cell_type == "code" and i > 1 and len(cell.source.splitlines()) > 30]  # the bootstrap is synced
+    assert not long, f"{path.name}: code cells over 30 lines: {long}"
+    for i, cell in enumerate(notebook.cells):
+        prose = re.sub(r"`[^`]*`", "", cell.source) if cell.cell_type == "markdown" else ""
+        for match in re.finditer(r"\bseeds?\b", prose, flags=re.IGNORECASE):
+            before = prose[max(0, match.start() - 30):match.start()].lower()
+            assert re.search(r"(random|fixed|same|its own|different|per-sample)[\s-]+$", before), (
+                f"{path.name} cell {i}: {prose[max(0, match.start() - 60):match.end() + 40]!r}")

@@ -17,7 +17,6 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from utils.augment import random_affine
 from utils.config import checkpoint_dir
@@ -34,6 +33,7 @@ from utils.data import (
 )
 from utils.devices import pick_device, small_model_threads
 from utils.files import atomic_write
+from utils.progress import tqdm
 
 CLASSIFIER_VERSION = 3  # bump when the architecture or training recipe changes: cached weights retrain
 

@@ -34,6 +34,7 @@ from nbconvert.preprocessors import ExecutePreprocessor
 from utils import results as readme_results
 from utils.cli import CourseArgumentParser
 from utils.config import REPO_ROOT, outputs_dir, resolve_profile
+from utils.progress import PROGRESS_ENV_VAR
 from utils.report import ENV_VAR
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -79,6 +80,9 @@ def execute_notebook(source: Path, out_dir: Path, timeout: int | None = None, pr
     numbers_file = out_dir / f"{source.stem}.numbers.json"
     numbers_file.unlink(missing_ok=True)
     os.environ[ENV_VAR] = str(numbers_file.resolve())  # the kernel inherits it; utils.report.key_numbers writes there
+    # an executed notebook is a document: a progress bar is a live widget that would be saved at a stale percentage
+    progress_setting = os.environ.get(PROGRESS_ENV_VAR)
+    os.environ[PROGRESS_ENV_VAR] = "0"
     started = time.perf_counter()
     error = None
     try:
@@ -87,6 +91,10 @@ def execute_notebook(source: Path, out_dir: Path, timeout: int | None = None, pr
         error = f"{failure.ename}: {failure.evalue}" if failure.ename else "a cell failed"
     finally:
         os.environ.pop(ENV_VAR, None)
+        if progress_setting is None:
+            os.environ.pop(PROGRESS_ENV_VAR, None)
+        else:
+            os.environ[PROGRESS_ENV_VAR] = progress_setting
     seconds = time.perf_counter() - started
     numbers = json.loads(numbers_file.read_text()) if numbers_file.exists() else {}
     nbformat.write(notebook, out_dir / source.name)

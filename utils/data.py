@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from utils.config import data_root
 from utils.files import atomic_write
+from utils.progress import tqdm
 
 EMBEDDED = "mnist5k"
 DIGIT_CLASSES = tuple(str(d) for d in range(10))

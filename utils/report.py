@@ -32,9 +32,17 @@ def _plain(value):
     return float(f"{value:.4g}")
 
 
-def key_numbers(**numbers) -> dict:
+class KeyNumbers(dict):
+    """The numbers a notebook recorded: a dict that a notebook shows as a small table, not as a raw dict."""
+
+    def _repr_markdown_(self) -> str:
+        rows = [[f"`{name}`", value] for name, value in self.items()]
+        return "Key numbers of this run (the course's results):\n\n" + markdown_table(["name", "value"], rows)
+
+
+def key_numbers(**numbers) -> KeyNumbers:
     """Record ``name=value`` pairs (merged with earlier calls of the same notebook run) and return them."""
-    plain = {name: _plain(value) for name, value in numbers.items()}
+    plain = KeyNumbers({name: _plain(value) for name, value in numbers.items()})
     target = os.environ.get(ENV_VAR)
     if target:
         path = Path(target)

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from utils.files import atomic_write
 from utils.noise import capture_rng_state, restore_rng_state
+from utils.progress import tqdm
 
 CHECKPOINT_FORMAT = 1
 History = dict[str, list[tuple[int, float]]]
