@@ -55,7 +55,8 @@ CHAPTERS = (
             "for latent 16 / 128 / 1024",
             "CIFAR-10 set-up, no SSIM published"),
     Chapter("03_vae", "03 VAE, beta-VAE",
-            "test SSE + KL = {vae_test_recon:.2f} + {vae_test_kl:.2f} per image (beta 1); "
+            "latent 8: test SSE + KL = {vae_test_recon:.2f} + {vae_test_kl:.2f} per image (beta 1), "
+            "{vae_prior_confident:.1%} of its prior samples confident digits (target 50 %); "
             "reconstruction {val_recon_beta0.8:.2f} / {val_recon_beta1:.2f} / {val_recon_beta1.2:.2f} "
             "for beta 0.8 / 1 / 1.2, {val_recon_linear:.2f} linear; "
             "natural-image VAE PCC {natural_pcc:.2f}, SSIM {natural_ssim:.2f}",
