@@ -68,7 +68,7 @@ def check_family(train: TrainFn, tmp_path, mid_epoch: int, epoch_end: int) -> Tr
 
 
 def test_conv_vae_resumes_with_the_same_epoch_means(tmp_path):
-    config = vae.config_for("smoke", model="vae")  # 8 steps an epoch, 2 epochs
+    config = vae.config_for("smoke", model="vae", latent=1024)  # 8 steps an epoch, 2 epochs; the published code
 
     def train(path, hooks):
         return VAERun(config, path=path, device="cpu").load_or_train(hooks=hooks, progress=False).trainer
