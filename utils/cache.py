@@ -32,10 +32,21 @@ def fingerprint(*modules: torch.nn.Module) -> str:
     digest = hashlib.sha256()
     for module in modules:
         for name, tensor in sorted(module.state_dict().items()):
-            tensor = tensor.detach().cpu().contiguous()
-            digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
-            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+            _hash_tensor(digest, tensor, f"{name}:")
     return digest.hexdigest()[:16]
+
+
+def tensor_fingerprint(tensor: torch.Tensor) -> str:
+    """SHA-256 (hex, 16 characters) of one tensor's dtype, shape and bytes (a data set named by its content)."""
+    digest = hashlib.sha256()
+    _hash_tensor(digest, tensor)
+    return digest.hexdigest()[:16]
+
+
+def _hash_tensor(digest, tensor: torch.Tensor, label: str = "") -> None:
+    tensor = tensor.detach().cpu().contiguous()
+    digest.update(f"{label}{tensor.dtype}:{tuple(tensor.shape)};".encode())
+    digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
 
 
 def plain(value: Any) -> Any:

@@ -21,7 +21,6 @@ All image arguments are uint8 tensors ``N x C x H x W`` (``utils.data.to_uint8``
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 from cleanfid.utils import EXTENSIONS as cleanfid_extensions
 
+from utils.cache import tensor_fingerprint
 from utils.classifier import DigitClassifier, get_digit_classifier
 from utils.config import data_root
 from utils.data import check_images, chunks, long_progress, require_images
@@ -277,18 +277,10 @@ def _remember(memo: OrderedDict, key: str, value):
     return value
 
 
-def images_fingerprint(images: torch.Tensor) -> str:
-    """SHA-256 (hex, 16 characters) of a tensor's dtype, shape and bytes: names a reference set by content."""
-    tensor = images.detach().cpu().contiguous()
-    digest = hashlib.sha256(f"{tensor.dtype}:{tuple(tensor.shape)};".encode())
-    digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
-    return digest.hexdigest()[:16]
-
-
 def statistics_path(reference: torch.Tensor, features: str = "inception") -> Path:
     """``<data root>/fid_statistics/<features>_v<version>_<fingerprint>.npz``: the cached statistics' file."""
     _check_features(features)
-    name = f"{features}_v{STATISTICS_VERSION}_{images_fingerprint(reference)}.npz"
+    name = f"{features}_v{STATISTICS_VERSION}_{tensor_fingerprint(reference)}.npz"
     return data_root() / "fid_statistics" / name
 
 
@@ -303,7 +295,7 @@ def reference_features(
     options = {} if classifier is None else {"classifier": classifier}
     if features != "inception":
         return image_features(reference, features, device, **options)
-    key = f"{find_inception_weights()}:{images_fingerprint(reference)}"
+    key = f"{find_inception_weights()}:{tensor_fingerprint(reference)}"
     if key in _features_memo:
         return _features_memo[key]
     return _remember(_features_memo, key, image_features(reference, features, device))
